@@ -1,0 +1,219 @@
+"""Blending functions against brute-force numpy versions of PyTorch3D's formulas on random fragments."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffras.raster.fragments import Fragments
+from diffras.shading.blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+
+
+def random_fragments(N=2, H=3, W=4, K=3, F=10, dtype=torch.float64, empty_frac=0.4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    p2f = torch.randint(0, F, (N, H, W, K), generator=g)
+    # Empty slots come last in each pixel (nearest first), as the rasterizer produces them.
+    n_filled = torch.randint(0, K + 1, (N, H, W, 1), generator=g)
+    u = torch.rand(N, H, W, 1, generator=g)
+    n_filled[u > empty_frac] = K
+    n_filled[u < empty_frac / 3] = 0  # some wholly empty pixels
+    filled = torch.arange(K)[None, None, None] < n_filled
+    p2f = torch.where(filled, p2f, torch.full_like(p2f, -1))
+    zbuf = torch.sort(torch.rand(N, H, W, K, generator=g, dtype=dtype) * 8 + 1.5, dim=-1).values
+    dists = (torch.rand(N, H, W, K, generator=g, dtype=dtype) - 0.6) * 4e-4
+    bary = torch.rand(N, H, W, K, 3, generator=g, dtype=dtype)
+    bary = bary / bary.sum(-1, keepdim=True)
+    zbuf = torch.where(filled, zbuf, torch.full_like(zbuf, -1))
+    dists = torch.where(filled, dists, torch.full_like(dists, -1))
+    bary = torch.where(filled[..., None], bary, torch.full_like(bary, -1))
+    colors = torch.rand(N, H, W, K, 3, generator=g, dtype=dtype)
+    return Fragments(p2f, zbuf, bary, dists), colors
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def softmax_numpy(colors, frag, sigma, gamma, bg, znear, zfar):
+    """PyTorch3D's softmax_rgb_blend, one pixel at a time in float64 Python."""
+    p2f, zbuf, dists = frag.pix_to_face.numpy(), frag.zbuf.numpy(), frag.dists.numpy()
+    colors = colors.numpy()
+    N, H, W, K = p2f.shape
+    out = np.zeros((N, H, W, 4))
+    eps = 1e-10
+    for n in range(N):
+        zn = znear[n] if np.ndim(znear) else znear
+        zf = zfar[n] if np.ndim(zfar) else zfar
+        for y in range(H):
+            for x in range(W):
+                probs, zinv = [], []
+                for k in range(K):
+                    m = p2f[n, y, x, k] >= 0
+                    probs.append(sigmoid(-dists[n, y, x, k] / sigma) if m else 0.0)
+                    zinv.append((zf - zbuf[n, y, x, k]) / (zf - zn) if m else 0.0)
+                zmax = max(max(zinv), eps)
+                w = [probs[k] * math.exp((zinv[k] - zmax) / gamma) for k in range(K)]
+                delta = max(math.exp((eps - zmax) / gamma), eps)
+                denom = sum(w) + delta
+                rgb = sum(w[k] * colors[n, y, x, k] for k in range(K)) + delta * np.asarray(bg)
+                out[n, y, x, :3] = rgb / denom
+                out[n, y, x, 3] = 1.0 - np.prod([1.0 - p for p in probs])
+    return out
+
+
+@pytest.mark.parametrize("sigma,gamma", [(1e-4, 1e-4), (3e-4, 0.05), (1e-3, 1.0)])
+def test_softmax_matches_bruteforce(sigma, gamma):
+    frag, colors = random_fragments()
+    bp = BlendParams(sigma=sigma, gamma=gamma, background_color=(0.2, 0.5, 0.9))
+    got = softmax_rgb_blend(colors, frag, bp, znear=0.5, zfar=20.0)
+    want = softmax_numpy(colors, frag, sigma, gamma, (0.2, 0.5, 0.9), 0.5, 20.0)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_per_image_planes_and_blendparams_defaults():
+    frag, colors = random_fragments(N=2)
+    bp = BlendParams(sigma=2e-4, gamma=0.1)
+    got = softmax_rgb_blend(colors, frag, bp, znear=torch.tensor([0.5, 1.0], dtype=torch.float64),
+                            zfar=torch.tensor([10.0, 30.0], dtype=torch.float64))
+    want = softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), np.array([0.5, 1.0]), np.array([10.0, 30.0]))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    # Without planes the BlendParams' znear/zfar are used.
+    bp2 = BlendParams(sigma=2e-4, gamma=0.1, znear=2.0, zfar=50.0)
+    np.testing.assert_allclose(softmax_rgb_blend(colors, frag, bp2).numpy(),
+                               softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), 2.0, 50.0), rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_empty_pixels_are_background_with_zero_alpha():
+    frag, colors = random_fragments(empty_frac=1.0)
+    empty = (frag.pix_to_face < 0).all(-1)
+    assert empty.any()
+    out = softmax_rgb_blend(colors, frag, BlendParams(background_color=(0.1, 0.2, 0.3)))
+    torch.testing.assert_close(out[empty][:, :3], torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64).expand(int(empty.sum()), 3))
+    assert (out[empty][:, 3] == 0).all()
+
+
+def test_softmax_nearest_dominates_when_sharp():
+    # Deep inside a face (dists << 0) with tiny gamma the nearest fragment takes all the weight.
+    frag, colors = random_fragments(empty_frac=0.0)
+    zbuf = 2.0 + torch.arange(3, dtype=torch.float64).expand_as(frag.zbuf)
+    frag = Fragments(frag.pix_to_face, zbuf, frag.bary_coords, torch.full_like(frag.dists, -1.0))
+    out = softmax_rgb_blend(colors, frag, BlendParams(sigma=1e-4, gamma=1e-6))
+    torch.testing.assert_close(out[..., :3], colors[..., 0, :])
+    torch.testing.assert_close(out[..., 3], torch.ones_like(out[..., 3]))
+
+
+def test_sigmoid_alpha_matches_bruteforce():
+    frag, colors = random_fragments(K=4, seed=3)
+    sigma = 1e-4
+    out = sigmoid_alpha_blend(colors, frag, BlendParams(sigma=sigma))
+    p2f, d = frag.pix_to_face.numpy(), frag.dists.numpy()
+    N, H, W, K = p2f.shape
+    for n in range(N):
+        for y in range(H):
+            for x in range(W):
+                a = 1.0
+                for k in range(K):
+                    if p2f[n, y, x, k] >= 0:
+                        a *= 1.0 - sigmoid(-d[n, y, x, k] / sigma)
+                assert out[n, y, x, 3].item() == pytest.approx(1.0 - a, rel=1e-12, abs=1e-14)
+    torch.testing.assert_close(out[..., :3], colors[..., 0, :])
+
+
+def test_hard_blend_picks_nearest_and_background():
+    frag, colors = random_fragments(seed=5)
+    out = hard_rgb_blend(colors, frag, BlendParams(background_color=(0.0, 0.25, 1.0)))
+    covered = frag.pix_to_face[..., 0] >= 0
+    assert (~covered).any() and covered.any()
+    torch.testing.assert_close(out[covered][:, :3], colors[..., 0, :][covered])
+    torch.testing.assert_close(out[~covered][:, :3],
+                               torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64).expand(int((~covered).sum()), 3))
+    assert torch.equal(out[..., 3], covered.to(out.dtype))
+
+
+def test_hard_blend_channels_and_scalar_background():
+    frag, colors = random_fragments(seed=6)
+    col1 = colors[..., :1]
+    out = hard_rgb_blend(col1, frag, BlendParams(background_color=(0.5,)))
+    assert out.shape[-1] == 2
+    assert (out[..., 0][frag.pix_to_face[..., 0] < 0] == 0.5).all()
+
+
+def test_gradcheck_softmax():
+    frag, colors = random_fragments(N=1, H=2, W=2, K=3, empty_frac=0.3, seed=1)
+    bg = torch.tensor([0.3, 0.6, 0.1], dtype=torch.float64, requires_grad=True)
+    colors.requires_grad_(True)
+    dists = (frag.dists / 1e-4 * 0.1).detach().requires_grad_(True)  # O(1) in units of sigma=0.1
+    zbuf = frag.zbuf.detach().requires_grad_(True)
+
+    def f(c, d, z, b):
+        fr = Fragments(frag.pix_to_face, z, frag.bary_coords, d)
+        return softmax_rgb_blend(c, fr, BlendParams(sigma=0.1, gamma=0.5, background_color=b), znear=1.0, zfar=12.0)
+
+    assert torch.autograd.gradcheck(f, (colors, dists, zbuf, bg))
+
+
+def test_gradcheck_sigmoid_alpha():
+    frag, colors = random_fragments(N=1, H=2, W=3, K=3, seed=2)
+    dists = (frag.dists / 1e-4 * 0.1).detach().requires_grad_(True)
+
+    def f(d):
+        return sigmoid_alpha_blend(colors, Fragments(frag.pix_to_face, frag.zbuf, frag.bary_coords, d),
+                                   BlendParams(sigma=0.1))
+
+    assert torch.autograd.gradcheck(f, (dists,))
+
+
+def test_gradients_finite_with_default_sharp_params():
+    frag, colors = random_fragments(seed=4)
+    colors.requires_grad_(True)
+    d = frag.dists.clone().requires_grad_(True)
+    z = frag.zbuf.clone().requires_grad_(True)
+    out = softmax_rgb_blend(colors, Fragments(frag.pix_to_face, z, frag.bary_coords, d), BlendParams())
+    out.sum().backward()
+    for t in (colors, d, z):
+        assert torch.isfinite(t.grad).all()
+
+
+def test_float32_and_dtype_follow_colors():
+    frag, colors = random_fragments(dtype=torch.float32)
+    for fn in (hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend):
+        out = fn(colors.float(), frag, BlendParams())
+        assert out.dtype == torch.float32 and out.shape == (2, 3, 4, 4)
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+def test_blend_params_validation():
+    with pytest.raises(ValueError, match="sigma"):
+        BlendParams(sigma=0.0)
+    with pytest.raises(ValueError, match="gamma"):
+        BlendParams(gamma=-1.0)
+    with pytest.raises(ValueError, match="sigma: expected a finite"):
+        BlendParams(sigma=float("nan"))
+    with pytest.raises(ValueError, match="znear, zfar"):
+        BlendParams(znear=5.0, zfar=1.0)
+    with pytest.raises(ValueError, match="background_color"):
+        BlendParams(background_color=(1.0, float("inf"), 0.0))
+    with pytest.raises(ValueError, match="background_color"):
+        BlendParams(background_color=torch.tensor([0.0, float("nan"), 0.0]))
+    with pytest.raises(TypeError, match="background_color"):
+        BlendParams(background_color="white")
+
+
+def test_blend_shape_errors():
+    frag, colors = random_fragments()
+    with pytest.raises(ValueError, match="colors"):
+        hard_rgb_blend(colors[:, :, :2], frag)
+    with pytest.raises(ValueError, match="colors"):
+        softmax_rgb_blend(colors[..., 0, :], frag)
+    with pytest.raises(TypeError, match="colors"):
+        sigmoid_alpha_blend(colors.long(), frag)
+    with pytest.raises(TypeError, match="fragments"):
+        hard_rgb_blend(colors, tuple(frag))
+    with pytest.raises(TypeError, match="blend_params"):
+        hard_rgb_blend(colors, frag, {"sigma": 1.0})
+    with pytest.raises(ValueError, match="background_color: expected 3 values"):
+        hard_rgb_blend(colors, frag, BlendParams(background_color=(1.0, 1.0)))
+    with pytest.raises(ValueError, match="znear"):
+        softmax_rgb_blend(colors, frag, BlendParams(), znear=torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="zfar"):
+        softmax_rgb_blend(colors, frag, BlendParams(), zfar=float("inf"))
