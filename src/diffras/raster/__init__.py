@@ -1,0 +1,23 @@
+"""Rasterization: visibility (which faces each pixel sees) and differentiable fragments.
+
+Functional tier: :func:`rasterize` (projected vertices in, :class:`Fragments` out),
+:func:`rasterize_visibility` (integer ``pix_to_face`` only), :func:`compute_fragments`.
+Module tier: :func:`rasterize_meshes` and :class:`MeshRasterizer` (``Meshes`` + camera), configured by
+:class:`RasterSettings`. Conventions (NDC, pixel centres, Fragments meaning): docs/conventions.md.
+"""
+from .fragments import Fragments, compute_fragments
+from .pixels import pixel_centers_ndc
+from .rasterize import rasterize
+from .settings import RasterSettings
+from .visibility import rasterize_visibility
+
+__all__ = sorted(
+    [
+        "Fragments",
+        "RasterSettings",
+        "compute_fragments",
+        "pixel_centers_ndc",
+        "rasterize",
+        "rasterize_visibility",
+    ]
+)
