@@ -1,7 +1,20 @@
-"""Mesh I/O through trimesh and Pillow: files -> ``MeshData`` tensors -> ``Meshes`` with textures, and back."""
-from .mesh_data import MeshData, load_mesh_data
+"""Mesh I/O through trimesh and Pillow: files -> ``MeshData`` tensors -> ``Meshes`` with textures, and back.
+
+- :func:`load_mesh_data`: one file -> :class:`MeshData` (plain tensors; welded positions, per-face UVs).
+- :func:`load_mesh` / :func:`load_meshes`: one file / several files -> ``Meshes`` with textures attached.
+- :func:`save_mesh`: one mesh -> OBJ (+MTL+PNG) or PLY.
+"""
+from .load import load_mesh, load_meshes, meshes_from_data
+from .mesh_data import SUPPORTED_LOAD_FORMATS, MeshData, load_mesh_data
+from .save import SUPPORTED_SAVE_FORMATS, save_mesh
 
 __all__ = sorted([
     "MeshData",
+    "SUPPORTED_LOAD_FORMATS",
+    "SUPPORTED_SAVE_FORMATS",
+    "load_mesh",
     "load_mesh_data",
+    "load_meshes",
+    "meshes_from_data",
+    "save_mesh",
 ])
