@@ -1,0 +1,142 @@
+"""OpenGL-style cameras defined by a field of view or a view box, projecting straight to NDC.
+
+Both follow PyTorch3D exactly: view space +X left, +Y up, +Z into the screen; NDC x, y in [-1, 1]
+on the shorter image side (for non-square images the longer side extends beyond 1); the projected z
+maps ``znear -> 0`` and ``zfar -> 1``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..transforms import Transform3d
+from .base import CamerasBase, _check_positive
+
+__all__ = ["FoVOrthographicCameras", "FoVPerspectiveCameras"]
+
+
+def _row_vector_transform(rows) -> Transform3d:
+    """Transform3d from a column-vector 4x4 given as 16 (N,) tensors in row-major order."""
+    k = torch.stack(rows, 1).reshape(-1, 4, 4)
+    return Transform3d._make(k.transpose(1, 2))
+
+
+def _check_depth_range(znear: torch.Tensor, zfar: torch.Tensor) -> None:
+    if bool((zfar <= znear).any()):
+        i = int((zfar <= znear).nonzero()[0, 0])
+        raise ValueError(f"zfar: expected zfar > znear, got zfar={zfar[i].item()} and znear={znear[i].item()}")
+
+
+class FoVPerspectiveCameras(CamerasBase):
+    """Perspective cameras given by a vertical field of view, as PyTorch3D's.
+
+    Projection of a view-space point (x, y, z), with ``t = tan(fov / 2)``:
+    ``x_ndc = x / (z * t * aspect_ratio)``, ``y_ndc = y / (z * t)``,
+    ``z_ndc = zfar * (z - znear) / ((zfar - znear) * z)``.
+
+    Args:
+        znear, zfar: (N,) near/far plane depths, ``0 < znear < zfar``.
+        aspect_ratio: (N,) > 0, the NDC x extent relative to y (1 for square pixels, since NDC already
+            accounts for the image's aspect).
+        fov: (N,) field of view over the NDC range [-1, 1] of y, in (0, 180) degrees.
+        degrees: whether ``fov`` is in degrees (else radians).
+        R: (N, 3, 3) world-to-view rotation (default identity); T: (N, 3) (default zeros).
+        device: where to put the parameters (default: the device of the tensor arguments).
+
+    Each parameter is a number, a sequence or a tensor; batch sizes 1 broadcast to N. Tensors keep
+    their autograd graph, so every parameter is differentiable.
+    """
+
+    _BATCHED = ("znear", "zfar", "aspect_ratio", "fov")
+
+    def __init__(self, znear=1.0, zfar=100.0, aspect_ratio=1.0, fov=60.0, degrees: bool = True, R=None, T=None, device=None):
+        if not isinstance(degrees, bool):
+            raise TypeError(f"degrees: expected a bool, got {type(degrees).__name__}")
+        self._init_batch(
+            device,
+            {"znear": (znear, ()), "zfar": (zfar, ()), "aspect_ratio": (aspect_ratio, ()), "fov": (fov, ())},
+            R,
+            T,
+        )
+        self.degrees = degrees
+        _check_positive(self.znear, "znear")
+        _check_depth_range(self.znear, self.zfar)
+        _check_positive(self.aspect_ratio, "aspect_ratio")
+        limit = 180.0 if degrees else math.pi
+        if bool(((self.fov <= 0) | (self.fov >= limit)).any()):
+            unit = "degrees" if degrees else "radians"
+            raise ValueError(f"fov: expected values in (0, {limit:g}) {unit}, got {self.fov.detach().tolist()}")
+
+    def is_perspective(self) -> bool:
+        return True
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (the OpenGL-style matrix, transposed for row vectors)."""
+        fov = self.fov * (math.pi / 180.0) if self.degrees else self.fov
+        t = torch.tan(fov / 2)
+        n, f = self.znear, self.zfar
+        zero, one = torch.zeros_like(n), torch.ones_like(n)
+        return _row_vector_transform(
+            (
+                1 / (t * self.aspect_ratio), zero, zero, zero,
+                zero, 1 / t, zero, zero,
+                zero, zero, f / (f - n), -f * n / (f - n),
+                zero, zero, one, zero,
+            )
+        )
+
+
+class FoVOrthographicCameras(CamerasBase):
+    """Orthographic cameras given by a view box, as PyTorch3D's.
+
+    ``x_ndc = 2 * scale_x * x / (max_x - min_x) - (max_x + min_x) / (max_x - min_x)`` (y likewise),
+    ``z_ndc = scale_z * z / (zfar - znear) - znear / (zfar - znear)``.
+
+    Args:
+        znear, zfar: (N,) depth range, ``znear < zfar``.
+        max_y, min_y, max_x, min_x: (N,) view-box bounds in view units, ``max > min``.
+        scale_xyz: (N, 3) non-zero scale factors.
+        R, T, device: as :class:`FoVPerspectiveCameras`.
+    """
+
+    _BATCHED = ("znear", "zfar", "max_y", "min_y", "max_x", "min_x", "scale_xyz")
+
+    def __init__(
+        self, znear=1.0, zfar=100.0, max_y=1.0, min_y=-1.0, max_x=1.0, min_x=-1.0, scale_xyz=((1.0, 1.0, 1.0),),
+        R=None, T=None, device=None,
+    ):
+        self._init_batch(
+            device,
+            {
+                "znear": (znear, ()), "zfar": (zfar, ()), "max_y": (max_y, ()), "min_y": (min_y, ()),
+                "max_x": (max_x, ()), "min_x": (min_x, ()), "scale_xyz": (scale_xyz, (3,)),
+            },
+            R,
+            T,
+        )
+        _check_depth_range(self.znear, self.zfar)
+        if bool((self.max_x <= self.min_x).any()):
+            raise ValueError(f"max_x: expected max_x > min_x, got {self.max_x.detach().tolist()} and {self.min_x.detach().tolist()}")
+        if bool((self.max_y <= self.min_y).any()):
+            raise ValueError(f"max_y: expected max_y > min_y, got {self.max_y.detach().tolist()} and {self.min_y.detach().tolist()}")
+        if bool((self.scale_xyz == 0).any()):
+            raise ValueError("scale_xyz: expected non-zero scale factors, got a zero")
+
+    def is_perspective(self) -> bool:
+        return False
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (affine)."""
+        n, f = self.znear, self.zfar
+        sx, sy, sz = self.scale_xyz.unbind(1)
+        wx, wy = self.max_x - self.min_x, self.max_y - self.min_y
+        zero, one = torch.zeros_like(n), torch.ones_like(n)
+        return _row_vector_transform(
+            (
+                2 * sx / wx, zero, zero, -(self.max_x + self.min_x) / wx,
+                zero, 2 * sy / wy, zero, -(self.max_y + self.min_y) / wy,
+                zero, zero, sz / (f - n), -n / (f - n),
+                zero, zero, zero, one,
+            )
+        )
