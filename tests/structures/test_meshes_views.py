@@ -13,7 +13,7 @@ from diffras.structures import Meshes
 sys.path.insert(0, str(Path(__file__).parent))
 from _mesh_batches import mesh_batches, random_lists  # noqa: E402
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=25, deadline=None)
 
 
 def _ref_padded(xs, pad, width):

@@ -469,7 +469,10 @@ class Meshes:
                                       and not index.is_floating_point() and index.dtype != torch.bool):
             sel = torch.tensor([self._normalize_int(index)], dtype=torch.int64, device=self.device)
         elif isinstance(index, slice):
-            sel = torch.arange(n, device=self.device)[index]
+            rows = list(range(n))[index]
+            sel = torch.tensor(rows, dtype=torch.int64, device=self.device)
+            if index.step is not None and index.step < 0:
+                index = rows  # tensors (hence textures) do not take negative-step slices
         elif isinstance(index, (list, tuple)):
             if not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
                 raise TypeError(f"index: expected a list of ints, got {index!r}")
