@@ -33,8 +33,9 @@ class RasterSettings:
         clip_barycentric_coords: clamp barycentrics to be >= 0 and renormalise before computing the
             depth and returning them (useful with ``blur_radius > 0``, where pixels outside a face get
             it). ``None``: True exactly when ``blur_radius > 0``, as PyTorch3D.
-        cull_backfaces: drop faces whose projected (x_ndc, y_ndc) triangle has negative signed area
-            (clockwise in NDC with +X left, +Y up, i.e. facing away from a PyTorch3D camera).
+        cull_backfaces: drop faces whose projected corners have ``face_area < 0`` with PyTorch3D's
+            ``face_area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)`` in NDC (facing away from the
+            camera for meshes with outward normals ``(v1 - v0) x (v2 - v0)``).
         z_clip_value: if set, faces crossing the plane ``z_view = z_clip_value`` are clipped to the part
             in front of it (one or two pieces whose fragments map back to the original face, with
             barycentrics relative to it) and faces wholly behind it are culled. ``None`` in
