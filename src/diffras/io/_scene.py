@@ -62,6 +62,17 @@ def _rgba_to_float_rgb(rgba) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
+def _is_trimesh_placeholder(image) -> bool:
+    """True for the tiny grey image trimesh invents when a file gives UVs but no texture."""
+    try:
+        from trimesh.visual.material import color_image
+
+        ref = color_image()
+    except Exception:  # an older or newer trimesh without it: nothing to recognise
+        return False
+    return image.size == ref.size and image.mode == ref.mode and image.tobytes() == ref.tobytes()
+
+
 def _stored_vertex_normals(geom) -> Optional[np.ndarray]:
     # trimesh computes ``vertex_normals`` on demand; only normals read from the file sit in its cache
     # before anyone asks. Reading the attribute would invent normals for files that have none.
@@ -96,6 +107,8 @@ def part_from_trimesh(geom, transform: Optional[np.ndarray], image_cache: Dict[i
             factor = getattr(mat, "baseColorFactor", None)
             if pil is None:
                 pil = getattr(mat, "image", None)
+            if pil is not None and _is_trimesh_placeholder(pil):
+                pil = None
             if pil is not None:
                 key = id(pil)
                 if key not in image_cache:

@@ -38,7 +38,8 @@ class MeshData:
             ``verts_uvs[faces_uvs[f, j]]``), or None. Separate from ``faces`` so UV seams stay exact.
         texture_image: (Ht, Wt, 3) float32 in [0, 1], row 0 the top row of the image, or None.
         verts_colors: (V, 3) float32 RGB in [0, 1] per welded vertex, or None.
-        verts_normals: (V, 3) float32 unit normals stored in the file, or None (never computed here).
+        verts_normals: (V, 3) float32 normals stored in the file, normalised (a zero normal stays zero), or
+            None (never computed here).
     """
 
     verts: torch.Tensor
@@ -82,7 +83,11 @@ def _trimesh_load(p: Path):
         # so welding below is the only change to the file's geometry.
         return trimesh.load(str(p), process=False)
     except Exception as e:  # trimesh raises anything from IndexError to KeyError on bad files
-        raise ValueError(f"'{p}': could not read the file as {p.suffix.lower()} ({type(e).__name__}: {e})") from e
+        # An IndexError from a reader almost always means an index (face, UV, normal) past its list.
+        hint = "an index (face, UV or normal) points outside its list? " if isinstance(e, IndexError) else ""
+        raise ValueError(
+            f"'{p}': could not read the file as {p.suffix.lower()} ({hint}{type(e).__name__}: {e})"
+        ) from e
 
 
 def _parts(loaded, p: Path):
