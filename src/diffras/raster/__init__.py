@@ -6,6 +6,7 @@ Module tier: :func:`rasterize_meshes` and :class:`MeshRasterizer` (``Meshes`` + 
 :class:`RasterSettings`. Conventions (NDC, pixel centres, Fragments meaning): docs/conventions.md.
 """
 from .fragments import Fragments, compute_fragments
+from .mesh_rasterizer import MeshRasterizer, rasterize_meshes
 from .pixels import pixel_centers_ndc
 from .rasterize import rasterize
 from .settings import RasterSettings
@@ -14,10 +15,12 @@ from .visibility import rasterize_visibility
 __all__ = sorted(
     [
         "Fragments",
+        "MeshRasterizer",
         "RasterSettings",
         "compute_fragments",
         "pixel_centers_ndc",
         "rasterize",
+        "rasterize_meshes",
         "rasterize_visibility",
     ]
 )

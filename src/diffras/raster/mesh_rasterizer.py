@@ -1,0 +1,167 @@
+"""``rasterize_meshes`` and ``MeshRasterizer``: ``Meshes`` + camera -> :class:`Fragments` (PyTorch3D's API).
+
+Projection, as PyTorch3D's ``MeshRasterizer.transform``: every vertex goes to
+``(x_ndc, y_ndc, z_view)`` with ``x_ndc, y_ndc`` from ``cameras.transform_points_ndc`` (PyTorch3D's
+non-square NDC) and ``z_view`` the view-space depth from ``cameras.get_world_to_view_transform()``.
+The rest is :func:`diffras.raster.rasterize` on the packed meshes.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .._validation import check_finite
+from .fragments import Fragments
+from .rasterize import rasterize_face_verts
+from .settings import RasterSettings
+
+__all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]
+
+# Clamp of the perspective divisor when projecting: a vertex exactly on the camera plane gets a huge
+# but finite NDC position (its faces are then clipped or dropped), never inf/NaN in values or grads.
+_PROJECT_EPS = 1e-8
+
+
+def _check_meshes_cameras(meshes: Any, cameras: Any) -> None:
+    for attr in ("verts_padded", "faces_packed", "num_faces_per_mesh", "verts_padded_to_packed_idx"):
+        if not hasattr(meshes, attr):
+            raise TypeError(f"meshes: expected a diffras.structures.Meshes, got {type(meshes).__name__}")
+    for attr in ("transform_points_ndc", "get_world_to_view_transform", "is_perspective"):
+        if not hasattr(cameras, attr):
+            raise TypeError(f"cameras: expected a diffras camera, got {type(cameras).__name__}")
+    n, nc = len(meshes), len(cameras)
+    if nc != 1 and nc != n:
+        raise ValueError(f"cameras: expected a batch of 1 or N={n} cameras (one per mesh), got {nc}")
+    if torch.device(meshes.device) != torch.device(cameras.device):
+        raise ValueError(f"cameras: expected device {meshes.device} (the device of meshes), got {cameras.device}")
+
+
+def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Tensor:
+    """(N, V, 3) padded vertices ``(x_ndc, y_ndc, z_view)`` of ``meshes`` seen by ``cameras``.
+
+    ``image_size`` (H, W) is passed to screen-space cameras (``in_ndc() == False``) that were built
+    without their own image size. Differentiable w.r.t. the vertices and every camera parameter.
+    """
+    _check_meshes_cameras(meshes, cameras)
+    verts = meshes.verts_padded()
+    check_finite(verts, "meshes")
+    view = cameras.get_world_to_view_transform().transform_points(verts)
+    kw = {}
+    if not cameras.in_ndc() and cameras.get_image_size() is None and image_size is not None:
+        kw["image_size"] = image_size
+    ndc = cameras.transform_points_ndc(verts, eps=_PROJECT_EPS, **kw)
+    return torch.cat((ndc[..., :2], view[..., 2:3]), dim=-1)
+
+
+def _resolve(settings: RasterSettings, cameras: Any):
+    """PyTorch3D's MeshRasterizer rules for the settings left as None."""
+    perspective_correct = settings.perspective_correct
+    if perspective_correct is None:
+        perspective_correct = bool(cameras.is_perspective())
+    z_clip = settings.z_clip_value
+    if z_clip is None and perspective_correct:
+        znear = cameras.get_znear() if hasattr(cameras, "get_znear") else None
+        if znear is not None:
+            znear = float(torch.as_tensor(znear).min()) if torch.is_tensor(znear) else float(znear)
+            z_clip = znear / 2.0
+    return perspective_correct, settings.resolve_clip_barycentric_coords(), z_clip
+
+
+def rasterize_meshes(meshes: Any, cameras: Any, settings: RasterSettings) -> Fragments:
+    """Rasterize a batch of meshes seen by cameras (PyTorch3D's ``MeshRasterizer`` semantics).
+
+    Args:
+        meshes: :class:`diffras.structures.Meshes` of N meshes in world space.
+        cameras: a diffras camera of batch 1 (shared) or N, on the meshes' device.
+        settings: :class:`RasterSettings`. ``perspective_correct=None`` means the camera's
+            ``is_perspective()``; ``z_clip_value=None`` means ``min(znear) / 2`` when perspective-correct
+            and the camera has a ``znear`` (PyTorch3D's rule), otherwise no clipping (faces with a
+            corner at ``z_view < 1e-8`` are then dropped).
+
+    Returns:
+        :class:`Fragments` (N, H, W, K) with ``pix_to_face`` indexing ``meshes.faces_packed()``;
+        ``zbuf``, ``bary_coords`` and ``dists`` differentiable w.r.t. vertices and camera parameters.
+    """
+    if not isinstance(settings, RasterSettings):
+        raise TypeError(f"settings: expected a RasterSettings, got {type(settings).__name__}")
+    verts_proj = project_verts_padded(meshes, cameras, settings.image_size)
+    packed = verts_proj.reshape(-1, 3)
+    if packed.shape[0] != meshes.verts_packed().shape[0]:
+        packed = packed[meshes.verts_padded_to_packed_idx()]
+    face_verts = packed[meshes.faces_packed()]
+    perspective_correct, clip_bary, z_clip = _resolve(settings, cameras)
+    return rasterize_face_verts(
+        face_verts,
+        meshes.num_faces_per_mesh(),
+        settings.image_size,
+        faces_per_pixel=settings.faces_per_pixel,
+        blur_radius=settings.blur_radius,
+        perspective_correct=perspective_correct,
+        clip_barycentric_coords=clip_bary,
+        cull_backfaces=settings.cull_backfaces,
+        z_clip_value=z_clip,
+        cull_to_frustum=settings.cull_to_frustum,
+        backend=settings.backend,
+        bin_size=settings.bin_size,
+        max_faces_per_bin=settings.max_faces_per_bin,
+    )
+
+
+_SETTING_NAMES = tuple(f.name for f in fields(RasterSettings))
+
+
+class MeshRasterizer(nn.Module):
+    """The rasterization module of a renderer (PyTorch3D's ``MeshRasterizer``); no logic of its own.
+
+    Args:
+        cameras: default camera (may be given per call instead).
+        raster_settings: default :class:`RasterSettings` (may be given per call instead).
+
+    ``forward(meshes, **kwargs)`` returns :class:`Fragments`. ``kwargs`` may hold ``cameras=``,
+    ``raster_settings=``, and any :class:`RasterSettings` field (e.g. ``faces_per_pixel=8``) to
+    override for this call only.
+    """
+
+    def __init__(self, cameras: Any = None, raster_settings: Optional[RasterSettings] = None) -> None:
+        super().__init__()
+        if raster_settings is not None and not isinstance(raster_settings, RasterSettings):
+            raise TypeError(f"raster_settings: expected a RasterSettings, got {type(raster_settings).__name__}")
+        self.cameras = cameras
+        self.raster_settings = raster_settings
+
+    def _call_args(self, kwargs: dict):
+        cameras = kwargs.pop("cameras", None)
+        cameras = self.cameras if cameras is None else cameras
+        settings = kwargs.pop("raster_settings", None)
+        settings = self.raster_settings if settings is None else settings
+        if cameras is None:
+            raise ValueError("cameras: expected a camera at construction or as forward(..., cameras=...), got None")
+        if settings is None:
+            raise ValueError(
+                "raster_settings: expected a RasterSettings at construction or in forward(...), got None"
+            )
+        unknown = sorted(set(kwargs) - set(_SETTING_NAMES))
+        if unknown:
+            raise TypeError(f"forward: unexpected keyword arguments {unknown}")
+        if kwargs:
+            settings = replace(settings, **kwargs)
+        return cameras, settings
+
+    def transform(self, meshes_world: Any, **kwargs) -> torch.Tensor:
+        """(N, V, 3) padded projected vertices ``(x_ndc, y_ndc, z_view)`` (see module docstring)."""
+        cameras, settings = self._call_args(dict(kwargs))
+        return project_verts_padded(meshes_world, cameras, settings.image_size)
+
+    def forward(self, meshes_world: Any, **kwargs) -> Fragments:
+        cameras, settings = self._call_args(dict(kwargs))
+        return rasterize_meshes(meshes_world, cameras, settings)
+
+    def to(self, *args, **kwargs) -> "MeshRasterizer":
+        # Cameras are not nn.Modules; move them as PyTorch3D does.
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        if device is not None and self.cameras is not None:
+            self.cameras = self.cameras.to(device)
+        return super().to(*args, **kwargs)
