@@ -1,0 +1,137 @@
+"""Per-fragment lighting: Phong (per pixel), Gouraud (per vertex) and flat (per face) shading.
+
+Each function returns the shaded colour of every fragment, (N, H, W, K, C), which a blending function
+turns into an image. Shading happens in **world space**: fragment positions and normals are interpolated
+from the world-space vertices and vertex normals, and the camera position is
+``cameras.get_camera_center()``. For every fragment, as PyTorch3D::
+
+    colour = (ambient + diffuse) * texel + specular
+    ambient = material.ambient_color * light.ambient_color
+    diffuse = material.diffuse_color * light.diffuse(normal, point)
+    specular = material.specular_color * light.specular(normal, point, camera, material.shininess)
+
+Batches: ``lights``, ``materials`` and the cameras have a batch of 1 (shared) or N (one per mesh).
+Empty fragments (``pix_to_face == -1``) get a colour too (from zero points/normals); blending ignores it.
+"""
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+import torch
+
+from ._batched import batch_view
+from .interpolate import interpolate_face_attributes
+
+__all__ = ["flat_shading", "gouraud_shading", "phong_shading", "sample_texels"]
+
+
+def sample_texels(meshes: Any, fragments: Any) -> torch.Tensor:
+    """Texture colour of every fragment, (N, H, W, K, C): ``meshes.textures.sample_textures``; white (C = 3)
+    when the meshes have no textures (so untextured meshes render as shaded white)."""
+    textures = getattr(meshes, "textures", None)
+    if textures is None:
+        return torch.ones(fragments.bary_coords.shape, dtype=fragments.bary_coords.dtype,
+                          device=fragments.bary_coords.device)
+    return textures.sample_textures(fragments, meshes)
+
+
+def _check_batches(N: int, lights: Any, materials: Any, camera_position: torch.Tensor) -> None:
+    for name, n in (("lights", len(lights)), ("materials", len(materials)), ("cameras", camera_position.shape[0])):
+        if n not in (1, N):
+            raise ValueError(f"{name}: expected a batch of 1 or {N} (the number of meshes), got {n}")
+
+
+def apply_lighting(points: torch.Tensor, normals: torch.Tensor, lights: Any, camera_position: torch.Tensor,
+                   materials: Any) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ambient (broadcastable), diffuse and specular colours, (B, *, C), at world-space ``points`` with
+    ``normals`` ((B, *, 3)); ``lights``/``materials`` props and ``camera_position`` ((M, 3)) have batch 1 or B."""
+    light_diffuse = lights.diffuse(normals, points)
+    light_specular = lights.specular(normals, points, camera_position, materials.shininess)
+    ambient = batch_view(materials.ambient_color, points, "materials.ambient_color") * \
+        batch_view(lights.ambient_color, points, "lights.ambient_color")
+    diffuse = batch_view(materials.diffuse_color, points, "materials.diffuse_color") * light_diffuse
+    specular = batch_view(materials.specular_color, points, "materials.specular_color") * light_specular
+    return ambient, diffuse, specular
+
+
+def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
+                  texels: torch.Tensor) -> torch.Tensor:
+    """Per-pixel lighting: interpolate world positions and vertex normals at each fragment, light there.
+
+    Args:
+        meshes: N meshes (world space). fragments: their rasterization, (N, H, W, K).
+        lights, cameras, materials: batch 1 or N. texels: (N, H, W, K, C) albedo per fragment.
+
+    Returns:
+        (N, H, W, K, C) ``(ambient + diffuse) * texels + specular``.
+    """
+    cam = cameras.get_camera_center()
+    _check_batches(len(meshes), lights, materials, cam)
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    # One interpolation for position and normal together (one gather instead of two).
+    attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
+    pix = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, attrs)
+    points, normals = pix[..., :3], pix[..., 3:]
+    ambient, diffuse, specular = apply_lighting(points, normals, lights, cam, materials)
+    return (ambient + diffuse) * texels + specular
+
+
+def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
+                 texels: torch.Tensor) -> torch.Tensor:
+    """Per-face lighting at the face centroid with the face normal (``(v1 - v0) x (v2 - v0)``, unit).
+
+    Same arguments and return as :func:`phong_shading`.
+    """
+    cam = cameras.get_camera_center()
+    _check_batches(len(meshes), lights, materials, cam)
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    face_attrs = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
+    p2f = fragments.pix_to_face
+    if face_attrs.shape[0] == 0:
+        pix = face_attrs.new_zeros(p2f.shape + (6,))
+    else:
+        pix = face_attrs[p2f.clamp(min=0)]
+        pix = torch.where((p2f >= 0)[..., None], pix, torch.zeros_like(pix))
+    ambient, diffuse, specular = apply_lighting(pix[..., :3], pix[..., 3:], lights, cam, materials)
+    return (ambient + diffuse) * texels + specular
+
+
+def gouraud_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
+    """Per-vertex lighting, then barycentric interpolation of the lit colours.
+
+    Vertices are lit once each (world position and area-weighted vertex normal); the colour at a face
+    corner is ``corner_colour * (ambient + diffuse) + specular``, where ``corner_colour`` comes from
+    ``meshes.textures.faces_verts_textures_packed(meshes)`` ((sum F, 3, C): the vertex colours for
+    ``TexturesVertex``; any textures class implementing it works), or white without textures.
+
+    Returns:
+        (N, H, W, K, C).
+    """
+    cam = cameras.get_camera_center()
+    N = len(meshes)
+    _check_batches(N, lights, materials, cam)
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    normals = meshes.verts_normals_packed().to(verts.dtype)
+    textures = getattr(meshes, "textures", None)
+    if textures is None:
+        corner = torch.ones(faces.shape + (3,), dtype=verts.dtype, device=verts.device)
+    elif hasattr(textures, "faces_verts_textures_packed"):
+        corner = textures.faces_verts_textures_packed(meshes)
+    else:
+        raise ValueError(
+            f"meshes.textures: Gouraud shading needs per-vertex colours (faces_verts_textures_packed), "
+            f"got {type(textures).__name__}"
+        )
+    if N > 1:
+        # Light packed vertices: index each batched property by the vertex's mesh.
+        idx = meshes.verts_packed_to_mesh_idx()
+        lights = lights.gather_props(idx) if len(lights) > 1 else lights
+        materials = materials.gather_props(idx) if len(materials) > 1 else materials
+        cam = cam[idx.to(cam.device)] if cam.shape[0] > 1 else cam
+    ambient, diffuse, specular = apply_lighting(verts, normals, lights, cam, materials)
+    ambient_diffuse = (ambient + diffuse).expand(verts.shape[0], -1)
+    shaded = corner * ambient_diffuse[faces] + specular[faces]  # (F, 3, C)
+    return interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, shaded)
