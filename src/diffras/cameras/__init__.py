@@ -1,15 +1,23 @@
 """Cameras (PyTorch3D's conventions and semantics), look-at helpers and convention conversions."""
 from .base import CamerasBase, get_ndc_to_screen_transform, get_screen_to_ndc_transform
+from .conversions import cameras_from_opencv, cameras_from_opengl, opencv_from_cameras, opengl_from_cameras
 from .fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
+from .sfm import OrthographicCameras, PerspectiveCameras
 
 __all__ = [
     "CamerasBase",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
+    "OrthographicCameras",
+    "PerspectiveCameras",
     "camera_position_from_spherical_angles",
+    "cameras_from_opencv",
+    "cameras_from_opengl",
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",
     "look_at_rotation",
     "look_at_view_transform",
+    "opencv_from_cameras",
+    "opengl_from_cameras",
 ]
