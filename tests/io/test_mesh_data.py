@@ -329,3 +329,41 @@ def test_non_finite_vertices(tmp_path, value):
     path.write_text(f"v 0 0 0\nv 1 0 {value}\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(ValueError, match=r"nan\.obj.*finite"):
         load_mesh_data(path)
+
+
+def test_multi_material_obj_atlas_and_weld(tmp_path):
+    """Two triangles sharing an edge, one with an image material, one with a plain Kd material: trimesh
+    splits them into two geometries; positions weld back across them and an atlas carries both."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    (tmp_path / "m.mtl").write_text("newmtl img\nKd 1 1 1\nmap_Kd a.png\n\nnewmtl red\nKd 1 0 0\n")
+    (tmp_path / "m.obj").write_text(
+        "mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\n"
+        "usemtl img\nf 1/1 2/2 3/3\nusemtl red\nf 1/1 3/3 4/4\n")
+    data = load_mesh_data(tmp_path / "m.obj")
+    assert data.verts.shape == (4, 3) and data.faces.shape == (2, 3)
+    assert data.texture_image.shape[1] > 6  # an atlas: the image plus a swatch for the plain material
+    tri = data.verts[data.faces].numpy()
+    expected_tris = np.array([[[0, 0, 0], [1, 0, 0], [1, 1, 0]], [[0, 0, 0], [1, 1, 0], [0, 1, 0]]], np.float32)
+    np.testing.assert_array_equal(_sorted_rows(tri), _sorted_rows(expected_tris))
+    corner_uv = data.verts_uvs[data.faces_uvs].numpy().reshape(-1, 2)
+    got = _nearest(data.texture_image.numpy(), corner_uv).reshape(2, 3, 3)
+    image = pixels.astype(np.float32) / 255
+    src_uv = np.array([[0, 0], [1, 0], [1, 1]], np.float64)
+    for f in range(2):
+        if np.allclose(tri[f][2], [1, 1, 0]):  # the image face (corners 1, 2, 3)
+            np.testing.assert_array_equal(got[f], _nearest(image, src_uv))
+        else:
+            np.testing.assert_array_equal(got[f], np.tile([1.0, 0.0, 0.0], (3, 1)))
+
+
+def test_gltf_with_external_buffers_matches_glb(mesh_dir, tmp_path):
+    scene = trimesh.load(str(mesh_dir / "gltf" / "BoxTextured.glb"), process=False)
+    for name, blob in scene.export(file_type="gltf").items():
+        (tmp_path / name).write_bytes(blob)
+    data = load_mesh_data(tmp_path / "model.gltf")
+    ref = load_mesh_data(mesh_dir / "gltf" / "BoxTextured.glb")
+    torch.testing.assert_close(data.verts, ref.verts)
+    torch.testing.assert_close(data.faces, ref.faces)
+    torch.testing.assert_close(data.texture_image, ref.texture_image)

@@ -66,6 +66,11 @@ def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True)
     there) and attaches textures as :func:`meshes_from_data` says: ``TexturesUV`` for UV-textured
     files, ``TexturesVertex`` for per-vertex colours, None otherwise.
 
+    The ``TexturesUV`` keeps its defaults (PyTorch3D's: ``padding_mode="border"``,
+    ``align_corners=True``). UVs outside [0, 1] are kept as the file gives them; a file that relies
+    on texture repeat (e.g. Khronos' ``BoxTextured.glb``, u up to 6) renders as intended only with
+    ``TexturesUV(..., padding_mode="wrap")``, which the caller can rebuild from ``mesh.textures``.
+
     Args:
         path: the file (str or ``os.PathLike``).
         device: torch device of every tensor (default CPU).
