@@ -206,9 +206,12 @@ def _rasterize_clipped(clipped, image_size, K: int, vis_kw: dict, frag_kw: dict)
     """Rasterize clipped pieces and map the fragments back to the original faces.
 
     A face cut into two pieces (case 4) may have both in one pixel's list (with ``blur_radius > 0``
-    near their shared diagonal). As PyTorch3D, only the piece nearer to the pixel centre (smaller
-    unsigned distance; on a tie the lower piece index) is kept, the other slot is removed and the
-    list closes up. Visibility is asked for 2K faces so that the K kept are exactly the K nearest.
+    near their shared diagonal). As PyTorch3D, only one piece is kept, the other slot is removed and
+    the list closes up; visibility is asked for 2K faces so that the K kept are exactly the K nearest.
+    The piece kept has the smaller *signed* distance (the one containing the pixel centre; on a tie the
+    lower piece index). PyTorch3D compares unsigned distances, which ties for every pixel near the
+    diagonal and can keep the piece that does not contain the pixel (clipped barycentrics, wrong
+    sign of ``dists``, and a gradient discontinuity).
     """
     H, W = image_size
     fvc = clipped.face_verts
@@ -234,7 +237,7 @@ def _rasterize_clipped(clipped, image_size, K: int, vis_kw: dict, frag_kw: dict)
         pos = torch.searchsorted(sorted_key, pkey).clamp_max(key.numel() - 1)
         found = (partner >= 0) & (sorted_key[pos] == pkey)
         other = order[pos]
-        d_self, d_other = dists.detach().abs(), dists.detach().abs()[other]
+        d_self, d_other = dists.detach(), dists.detach()[other]
         drop = found & ((d_self > d_other) | ((d_self == d_other) & (piece > partner)))
         keep = torch.nonzero(~drop).squeeze(1)
         slot, piece, pix = slot[keep], piece[keep], pix[keep]
