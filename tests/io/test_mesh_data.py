@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from diffras.io import MeshData, load_mesh_data
@@ -367,3 +369,17 @@ def test_gltf_with_external_buffers_matches_glb(mesh_dir, tmp_path):
     torch.testing.assert_close(data.verts, ref.verts)
     torch.testing.assert_close(data.faces, ref.faces)
     torch.testing.assert_close(data.texture_image, ref.texture_image)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([-1.0, -0.0, 0.0, 0.5, 2.0])] * 3), min_size=1, max_size=30))
+def test_weld_property(rows):
+    from diffras.io._scene import weld
+
+    points = np.array(rows, dtype=np.float64)
+    uniq, inverse = weld(points)
+    np.testing.assert_array_equal(uniq[inverse], points + 0.0)  # -0.0 and 0.0 are one position
+    assert len(np.unique(uniq + 0.0, axis=0)) == len(uniq)  # no duplicates left
+    # First-appearance order: the first occurrence of welded vertex k comes before that of k + 1.
+    first = [int(np.argmax(inverse == k)) for k in range(len(uniq))]
+    assert first == sorted(first)
