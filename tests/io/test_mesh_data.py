@@ -250,11 +250,15 @@ def test_mirroring_node_transform_keeps_outward_winding(tmp_path):
     assert float(signed_volume) == pytest.approx(1 / 6)
 
 
-def test_points_only_ply_has_no_faces(tmp_path):
-    path = tmp_path / "pts.ply"
-    path.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
-                    "property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n")
-    with pytest.raises(ValueError, match="no faces"):
+@pytest.mark.parametrize("name,text", [
+    ("pts.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                "property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n"),
+    ("pts.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n"),
+])
+def test_points_only_has_no_faces(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"{name}.*no faces"):
         load_mesh_data(path)
 
 
