@@ -29,8 +29,10 @@ def safe_normalize(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 def _face_cross_and_scale(verts: torch.Tensor, faces: torch.Tensor):
-    fv = verts[faces]
-    e1, e2 = fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0]
+    # Three row gathers (index_select) are several times faster on the CPU than one (F, 3, 3) fancy index.
+    v0 = verts.index_select(0, faces[:, 0])
+    e1 = verts.index_select(0, faces[:, 1]) - v0
+    e2 = verts.index_select(0, faces[:, 2]) - v0
     scale = torch.linalg.vector_norm(e1, dim=-1, keepdim=True) * torch.linalg.vector_norm(e2, dim=-1, keepdim=True)
     return torch.linalg.cross(e1, e2, dim=-1), scale.detach()
 
@@ -59,9 +61,10 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     normalising weights each face by its area.
     """
     cross, scale = _face_cross_and_scale(verts, faces)
-    idx = faces.reshape(-1)
-    acc = verts.new_zeros(verts.shape).index_add(0, idx, cross.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 3))
-    acc_scale = scale.new_zeros(verts.shape[0], 1).index_add(0, idx, scale.unsqueeze(1).expand(-1, 3, -1).reshape(-1, 1))
+    # One scatter for the normal sums and the rounding scale (4 columns cost about as much as 3).
+    src = torch.cat([cross, scale], 1).unsqueeze(1).expand(-1, 3, -1).reshape(-1, 4)
+    acc = verts.new_zeros(verts.shape[0], 4).index_add(0, faces.reshape(-1), src)
+    acc, acc_scale = acc[:, :3], acc[:, 3:]
     return safe_normalize(acc, acc_scale)
 
 

@@ -69,17 +69,24 @@ def _parse_lists(verts: Sequence[torch.Tensor], faces: Any):
     check_finite(verts_packed, "verts")
     num_verts = torch.tensor([v.shape[0] for v in verts], dtype=torch.int64, device=device)
     num_faces = torch.tensor([f.shape[0] for f in faces], dtype=torch.int64, device=device)
-    faces_local = torch.cat([f.to(torch.int64) for f in faces], 0)
-    face_mesh = segment_ids(num_faces, faces_local.shape[0])
-    upper = num_verts[face_mesh].unsqueeze(1)
+    faces_local = faces[0].to(torch.int64) if len(faces) == 1 else torch.cat([f.to(torch.int64) for f in faces], 0)
+    if len(faces) == 1:
+        # Single mesh: compare with a scalar bound, and the local indices already index verts_packed.
+        upper: Any = verts_packed.shape[0]
+        face_mesh = None
+    else:
+        face_mesh = segment_ids(num_faces, faces_local.shape[0])
+        upper = num_verts[face_mesh].unsqueeze(1)
     bad = (faces_local < 0) | (faces_local >= upper)
     if bool(bad.any()):
-        i = int(face_mesh[bad.any(1)][0])
-        fb = faces_local[face_mesh == i]
+        i = 0 if face_mesh is None else int(face_mesh[bad.any(1)][0])
+        fb = faces[i]
         raise ValueError(
             f"faces[{i}]: expected indices in [0, {int(num_verts[i])}) (the vertex count of verts[{i}]), "
             f"got min {int(fb.min())}, max {int(fb.max())}"
         )
+    if face_mesh is None:
+        return verts_packed, faces_local, num_verts, num_faces
     faces_packed = faces_local + first_index(num_verts)[face_mesh].unsqueeze(1)
     return verts_packed, faces_packed, num_verts, num_faces
 
