@@ -238,23 +238,35 @@ def matrix_to_euler_angles(matrix: torch.Tensor, convention: str) -> torch.Tenso
     """Rotation matrices ``(*, 3, 3)`` to Euler angles ``(*, 3)`` (inverse of
     :func:`euler_angles_to_matrix`). Ranges as PyTorch3D: the middle angle is in [-pi/2, pi/2]
     (Tait-Bryan, e.g. ``"XYZ"``) or [0, pi] (proper Euler, e.g. ``"ZYZ"``); the others in (-pi, pi].
-    At gimbal lock the split between the outer angles is arbitrary."""
+    At gimbal lock (middle angle at a range end) the last angle is set to 0 and the first carries
+    the whole turn, so the result still reproduces the matrix."""
     _check_last(matrix, "matrix", 3, rows=3)
     convention = _check_convention(convention)
     i0, i1, i2 = ("XYZ".index(c) for c in convention)
+    k = 3 - i0 - i1  # the axis that is neither the first nor the middle one
+    p = 1.0 if (i1 - i0) % 3 == 1 else -1.0  # parity of (i0, i1, k): e_i0 x e_i1 = p e_k
     m = matrix
-    if i0 != i2:
-        # Tait-Bryan; p = parity of the axis permutation (i0, i1, i2).
-        p = 1.0 if (i1 - i0) % 3 == 1 else -1.0
-        a0 = torch.atan2(-p * m[..., i1, i2], m[..., i2, i2])
-        a1 = torch.asin((p * m[..., i0, i2]).clamp(-1.0, 1.0))
-        a2 = torch.atan2(-p * m[..., i0, i1], m[..., i0, i0])
-    else:
-        k = 3 - i0 - i1  # the axis not named
-        p = 1.0 if (i1 - i0) % 3 == 1 else -1.0
-        a0 = torch.atan2(m[..., i1, i0], -p * m[..., k, i0])
-        a1 = torch.acos(m[..., i0, i0].clamp(-1.0, 1.0))
-        a2 = torch.atan2(m[..., i0, i1], p * m[..., i0, k])
+    if i0 != i2:  # Tait-Bryan (k == i2)
+        y0, x0 = -p * m[..., i1, i2], m[..., i2, i2]
+        y2, x2 = -p * m[..., i0, i1], m[..., i0, i0]
+        sin_a1 = p * m[..., i0, i2]
+    else:  # proper Euler
+        y0, x0 = m[..., i1, i0], -p * m[..., k, i0]
+        y2, x2 = m[..., i0, i1], p * m[..., i0, k]
+        cos_a1 = m[..., i0, i0]
+    # (x2, y2) has length |cos a1| (Tait-Bryan) or |sin a1| (proper): below sqrt(eps) the outer
+    # angles are ill-defined; then a2 = 0 and R = R_i0(a0) R_i1(a1), whose column i1 is
+    # R_i0(a0) e_i1 = cos(a0) e_i1 + p sin(a0) e_k.
+    r_sq = x2 * x2 + y2 * y2
+    lock = r_sq < torch.finfo(m.dtype).eps
+    one, zero = torch.ones_like(x0), torch.zeros_like(x0)
+    # The middle angle by atan2 (not asin/acos, whose slope is infinite at gimbal lock).
+    r = torch.where(lock, zero, torch.sqrt(torch.where(lock, one, r_sq)))
+    a1 = torch.atan2(sin_a1, r) if i0 != i2 else torch.atan2(r, cos_a1)
+    # Safe inputs in the branch not taken keep atan2's gradient finite (no 0/0).
+    a0 = torch.where(lock, torch.atan2(p * m[..., k, i1], m[..., i1, i1]),
+                     torch.atan2(torch.where(lock, zero, y0), torch.where(lock, one, x0)))
+    a2 = torch.where(lock, zero, torch.atan2(torch.where(lock, zero, y2), torch.where(lock, one, x2)))
     return torch.stack((a0, a1, a2), -1)
 
 

@@ -239,10 +239,13 @@ def _vec3(x, y, z, name: str, dtype, device) -> torch.Tensor:
         if t.dim() > 1:
             raise ValueError(f"{nm}: expected a scalar or a (N,) tensor, got shape {tuple(t.shape)}")
     xt, yt, zt = (t.reshape(-1) for t in (xt, yt, zt))
-    n = max(t.shape[0] for t in (xt, yt, zt))
+    n, first = 1, None
     for t, nm in ((xt, name), (yt, "y"), (zt, "z")):
-        if t.shape[0] not in (1, n):
-            raise ValueError(f"{nm}: expected 1 or {n} values, got {t.shape[0]}")
+        if t.shape[0] in (1, n):
+            continue
+        if first is not None:
+            raise ValueError(f"{nm}: expected 1 or {n} values (as {first}), got {t.shape[0]}")
+        n, first = t.shape[0], nm
     return torch.stack([t.expand(n) for t in (xt, yt, zt)], -1)
 
 
