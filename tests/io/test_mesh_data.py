@@ -349,7 +349,7 @@ def test_multi_material_obj_atlas_and_weld(tmp_path):
         "usemtl img\nf 1/1 2/2 3/3\nusemtl red\nf 1/1 3/3 4/4\n")
     data = load_mesh_data(tmp_path / "m.obj")
     assert data.verts.shape == (4, 3) and data.faces.shape == (2, 3)
-    assert data.texture_image.shape[1] > 6  # an atlas: the image plus a swatch for the plain material
+    assert data.texture_image.numel() > pixels.size  # an atlas: the image plus a swatch for the plain material
     tri = data.verts[data.faces].numpy()
     expected_tris = np.array([[[0, 0, 0], [1, 0, 0], [1, 1, 0]], [[0, 0, 0], [1, 1, 0], [0, 1, 0]]], np.float32)
     np.testing.assert_array_equal(_sorted_rows(tri), _sorted_rows(expected_tris))
@@ -387,3 +387,25 @@ def test_weld_property(rows):
     # First-appearance order: the first occurrence of welded vertex k comes before that of k + 1.
     first = [int(np.argmax(inverse == k)) for k in range(len(uniq))]
     assert first == sorted(first)
+
+
+def test_atlas_packing_many_images_stays_square_and_exact():
+    from diffras.io._scene import Part, merge_parts
+
+    rng = np.random.default_rng(1)
+    parts, expected = [], []
+    for i in range(9):
+        h, w = rng.integers(3, 12, size=2)
+        img = rng.integers(0, 256, (h, w, 3)).astype(np.float32) / 255
+        uv = rng.random((6, 2))
+        parts.append(Part(vertices=rng.random((6, 3)), faces=np.array([[0, 1, 2], [3, 4, 5]]), uv=uv, image=img,
+                          image_key=i, color=np.ones(3, np.float32), vertex_colors=None, normals=None))
+        expected.append(_nearest(img, uv))
+    grey = np.array([0.25, 0.5, 0.75], np.float32)
+    parts.append(Part(vertices=rng.random((3, 3)), faces=np.array([[0, 1, 2]]), uv=None, image=None,
+                      image_key=None, color=grey, vertex_colors=None, normals=None))
+    expected.append(np.tile(grey, (3, 1)))
+    _, _, uv, atlas, _, _ = merge_parts(parts)
+    height, width = atlas.shape[:2]
+    assert max(height, width) <= 2 * min(height, width)
+    np.testing.assert_array_equal(_nearest(atlas, uv), np.concatenate(expected))

@@ -179,8 +179,8 @@ def _merge_textures(parts: List[Part]) -> Tuple[Optional[np.ndarray], Optional[n
 
 
 def _pack_atlas(parts: List[Part], textured: List[bool]) -> Tuple[np.ndarray, np.ndarray]:
-    """Pack the distinct images (and one swatch per plain colour) left to right, bottom-aligned, and
-    remap every part's UVs into the atlas.
+    """Pack the distinct images (and one swatch per plain colour) into one atlas, in shelves (rows)
+    about as wide as the atlas is tall, and remap every part's UVs into it.
 
     UVs are remapped for samplers with ``align_corners=True`` (PyTorch3D's ``TexturesUV`` default):
     ``u = 0`` and ``u = 1`` are the centres of a tile's first and last texel. UVs outside [0, 1] are
@@ -202,23 +202,35 @@ def _pack_atlas(parts: List[Part], textured: List[bool]) -> Tuple[np.ndarray, np
                 tiles.append(np.broadcast_to(p.color.astype(np.float32), (_SWATCH, _SWATCH, 3)))
                 inner.append((0, 0))
         part_tile.append(index_of[key])
-    height = max(t.shape[0] for t in tiles)
-    width = sum(t.shape[1] for t in tiles)
+    # Shelf packing: a single row of several large textures would be far wider than any sampler or
+    # image format wants; rows of about sqrt(total area) keep the atlas roughly square.
+    shelf = max(max(t.shape[1] for t in tiles), int(np.ceil(np.sqrt(sum(t.shape[0] * t.shape[1] for t in tiles)))))
+    origin = []  # (x, y) of each tile's bottom-left texel, y counted from the bottom
+    x = y = row_h = 0
+    for tile in tiles:
+        th, tw = tile.shape[:2]
+        if x > 0 and x + tw > shelf:
+            x, y, row_h = 0, y + row_h, 0
+        origin.append((x, y))
+        x, row_h = x + tw, max(row_h, th)
+    width = max(ox + t.shape[1] for (ox, _), t in zip(origin, tiles))
+    height = max(oy + t.shape[0] for (_, oy), t in zip(origin, tiles))
     atlas = np.zeros((height, width, 3), dtype=np.float32)
-    x0 = np.cumsum([0] + [t.shape[1] for t in tiles])
-    for i, tile in enumerate(tiles):
-        atlas[height - tile.shape[0]:, x0[i]:x0[i] + tile.shape[1]] = tile
+    for (ox, oy), tile in zip(origin, tiles):
+        th, tw = tile.shape[:2]
+        atlas[height - oy - th:height - oy, ox:ox + tw] = tile
     # Texel-centre coordinates: x in [0, width - 1] left to right, y in [0, height - 1] bottom to top.
     uvs = []
     for p, t, i in zip(parts, textured, part_tile):
+        ox, oy = origin[i]
         if t:
             h, w = inner[i]
             uv = np.clip(p.uv, 0.0, 1.0)
-            x = x0[i] + _ATLAS_PAD + uv[:, 0] * (w - 1)
-            y = _ATLAS_PAD + uv[:, 1] * (h - 1)
+            x = ox + _ATLAS_PAD + uv[:, 0] * (w - 1)
+            y = oy + _ATLAS_PAD + uv[:, 1] * (h - 1)
         else:
-            x = np.full(len(p.vertices), x0[i] + (_SWATCH - 1) / 2.0)
-            y = np.full(len(p.vertices), (_SWATCH - 1) / 2.0)
+            x = np.full(len(p.vertices), ox + (_SWATCH - 1) / 2.0)
+            y = np.full(len(p.vertices), oy + (_SWATCH - 1) / 2.0)
         uvs.append(np.stack([x / max(width - 1, 1), y / max(height - 1, 1)], axis=1))
     return np.concatenate(uvs, axis=0), atlas
 
