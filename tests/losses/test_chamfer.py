@@ -217,6 +217,7 @@ def test_gradient_matches_dense_autograd():
     torch.testing.assert_close(gy, ry)
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_by_chunking():
     # 20k x 20k float32 would be a 1.6 GB matrix per direction; the chunked search must stay far below.
     code = textwrap.dedent(
