@@ -219,3 +219,16 @@ def test_load_bad_flags_and_paths(mesh_dir, tmp_path):
         load_meshes([mesh_dir / "gltf" / "BoxTextured.glb", tmp_path / "missing.obj"])
     with pytest.raises(TypeError, match="data"):
         meshes_from_data({"verts": torch.zeros(3, 3)})
+
+
+def test_obj_name_with_spaces(tmp_path):
+    mesh = _random_textured_mesh()
+    save_mesh(tmp_path / "my mesh.obj", mesh)
+    assert (tmp_path / "my_mesh.mtl").is_file() and (tmp_path / "my_mesh.png").is_file()
+    back = load_mesh(tmp_path / "my mesh.obj")
+    torch.testing.assert_close(back.textures.maps_list()[0], mesh.textures.maps_list()[0], rtol=0, atol=0)
+
+
+def test_mesh_data_repr_is_short(mesh_dir):
+    text = repr(load_mesh_data(mesh_dir / "cow_mesh" / "cow.obj"))
+    assert "verts=(2930, 3)" in text and "texture_image=(1024, 1024, 3)" in text and len(text) < 300

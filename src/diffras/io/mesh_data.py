@@ -50,6 +50,12 @@ class MeshData:
     verts_colors: Optional[torch.Tensor] = None
     verts_normals: Optional[torch.Tensor] = None
 
+    def __repr__(self) -> str:
+        # Shapes, not values: the default dataclass repr would print every vertex.
+        items = ", ".join(f"{f.name}={None if getattr(self, f.name) is None else tuple(getattr(self, f.name).shape)}"
+                          for f in fields(self))
+        return f"MeshData({items})"
+
     def to(self, device) -> "MeshData":
         """Return a copy with every tensor on ``device``."""
         return MeshData(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def save_mesh(path: PathLike, meshes: Any, *, include_textures: bool = True) -> 
     """Write the one mesh of ``meshes`` to ``path`` (format from the extension: ``.obj`` or ``.ply``).
 
     - OBJ: positions, faces, and with a ``TexturesUV`` its UVs (``vt``), an MTL file ``<stem>.mtl`` and
-      the map as ``<stem>.png`` beside the OBJ (any existing files of those names are overwritten).
+      the map as ``<stem>.png`` beside the OBJ (whitespace in ``<stem>`` becomes ``_``; existing files of
+      those names are overwritten).
       With a ``TexturesVertex`` of 1/3/4 channels the colours go on the ``v`` lines (``v x y z r g b``).
       Coordinates are written with 9 decimals.
     - PLY (binary, float32 positions): positions, faces, and ``red green blue alpha`` uchar vertex
@@ -127,14 +129,16 @@ def _save_obj(p: Path, verts, faces, textures, kind) -> None:
         # position in the original order, so loading (which welds positions back) restores it.
         pairs = np.stack([faces.reshape(-1), faces_uvs.reshape(-1)], axis=1)
         uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        # MTL and OBJ statements split on whitespace, so the side files get a name without any.
+        stem = re.sub(r"\s+", "_", p.stem)
         material = trimesh.visual.material.SimpleMaterial(
-            image=_image_from_map(tex_map, p), name=p.stem, diffuse=[255, 255, 255, 255],
+            image=_image_from_map(tex_map, p), name=stem, diffuse=[255, 255, 255, 255],
             ambient=[255, 255, 255, 255], specular=[0, 0, 0, 255])
         visual = trimesh.visual.TextureVisuals(uv=uvs[uniq[:, 1]], material=material)
         mesh = trimesh.Trimesh(vertices=verts[uniq[:, 0]], faces=inverse.reshape(-1, 3), visual=visual,
                                process=False)
         text, files = export_obj(mesh, include_normals=False, include_texture=True, return_texture=True,
-                                 mtl_name=f"{p.stem}.mtl", digits=_OBJ_DIGITS, header=None)
+                                 mtl_name=f"{stem}.mtl", digits=_OBJ_DIGITS, header=None)
         for name, blob in files.items():
             (p.parent / name).write_bytes(blob)
         p.write_text(text)
