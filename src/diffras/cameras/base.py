@@ -214,10 +214,13 @@ class CamerasBase:
         return t.transform_points(points, eps=eps)
 
     def transform_points_screen(
-        self, points: torch.Tensor, eps: Optional[float] = None, image_size=None, with_xyflip: bool = True
+        self, points: torch.Tensor, image_size=None, eps: Optional[float] = None, with_xyflip: bool = True
     ) -> torch.Tensor:
         """World points -> screen pixels (x right, y down, pixel (i, j) centred at (j + .5, i + .5));
-        z as in NDC. ``image_size``: int, (H, W) or (N, 2); defaults to the camera's own."""
+        z as in NDC. ``image_size``: int, (H, W) or (N, 2); defaults to the camera's own.
+
+        ``image_size`` comes second, as the diffras contract (and PyTorch3D before 0.5) has it;
+        PyTorch3D 0.5+ puts ``eps`` there, so pass both by keyword when porting code."""
         size = self._image_size_or_own(image_size)
         ndc = self.transform_points_ndc(points, eps=eps, image_size=size)
         return get_ndc_to_screen_transform(self, with_xyflip=with_xyflip, image_size=size).transform_points(ndc, eps=eps)
