@@ -58,7 +58,7 @@ def _same_mesh(a, b, i, j):
     return torch.equal(va, vb) and torch.equal(fa, fb)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(mesh_batches(), st.data())
 def test_getitem_all_index_kinds(batch, data):
     verts, faces = batch
