@@ -1,0 +1,205 @@
+"""Time the full mesh rasterizer (projection + visibility + differentiable fragments) and its backward.
+
+Usage: ``python benchmarks/raster.py [--runs 5] [--sizes 256 512 1024] [--meshes ico3 ico4 ico5 ico6 dragon]
+[--backends numba torch] [--quick]``
+
+Scene (issue 3): a unit ico-sphere (levels 3-6) or the Stanford dragon (100k faces, scaled into the
+unit ball) seen from distance 2.7 by a 60-degree ``FoVPerspectiveCameras``; ``rasterize_meshes`` with
+K=1 hard (blur 0) or K=8 soft (``sigma = 1e-4``, ``blur_radius = log(1 / sigma - 1) * sigma``).
+"fwd" is ``rasterize_meshes`` with vertices requiring grad; "fwd+bwd" adds the backward of
+``zbuf.sum() + bary_coords.sum() + dists.sum()``. Median wall time of ``--runs`` runs after one warm-up.
+Each (mesh, size, setting, backend) runs in its own subprocess so that "peak MiB" is that
+configuration's own peak RSS above the interpreter's baseline (measured after imports and mesh set-up).
+The table is printed and written to the "Rasterizer" section of ``benchmarks/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DRAGON = Path(os.environ.get("DIFFRAS_SHARED_DATA", HERE.parents[1] / "shared" / "data")) / "meshes" / "dragon" / "dragon_100k.ply"
+SIGMA = 1e-4
+SOFT_BLUR = math.log(1.0 / SIGMA - 1.0) * SIGMA
+# PyTorch3D on this machine's kind (issue 3): ico-sphere level 4, 256^2, K=8 soft; level 6, 256^2 forward.
+P3D_L4_FWD_S, P3D_L4_FWDBWD_S, P3D_L6_FWD_S = 1.5, 8.8, 27.0
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _load_mesh(name: str):
+    import torch
+
+    from diffras.ops.ico_sphere import ico_sphere
+    from diffras.structures import Meshes
+
+    if name.startswith("ico"):
+        m = ico_sphere(int(name[3:]))
+        return m.verts_packed(), m.faces_packed()
+    import trimesh
+
+    tm = trimesh.load(str(DRAGON), process=False)
+    v = torch.tensor(tm.vertices, dtype=torch.float32)
+    lo, hi = v.min(0).values, v.max(0).values
+    v = v - (lo + hi) / 2
+    v = v / v.norm(dim=1).max()
+    return v, torch.tensor(tm.faces, dtype=torch.int64)
+
+
+def worker(mesh: str, size: int, mode: str, backend: str, runs: int) -> dict:
+    import torch
+
+    from diffras.cameras import FoVPerspectiveCameras, look_at_view_transform
+    from diffras.raster import RasterSettings, rasterize_meshes
+    from diffras.structures import Meshes
+
+    verts, faces = _load_mesh(mesh)
+    R, T = look_at_view_transform(2.7, 0.0, 0.0)
+    cam = FoVPerspectiveCameras(R=R, T=T, fov=60.0)
+    K, blur = (1, 0.0) if mode == "hard" else (8, SOFT_BLUR)
+    settings = RasterSettings(size, faces_per_pixel=K, blur_radius=blur, backend=backend)
+    baseline = _rss_bytes()
+
+    def fwd():
+        v = verts.clone().requires_grad_(True)
+        return v, rasterize_meshes(Meshes([v], [faces]), cam, settings)
+
+    def fwd_bwd():
+        v, fr = fwd()
+        (fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()).backward()
+        return fr
+
+    fr = fwd_bwd()  # warm-up: numba cache load, allocator growth
+    filled = int((fr.pix_to_face >= 0).sum())
+    del fr
+    t_fwd, t_all = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fwd()
+        t_fwd.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fwd_bwd()
+        t_all.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "fwd_ms": 1e3 * statistics.median(t_fwd),
+        "fwdbwd_ms": 1e3 * statistics.median(t_all),
+        "peak_mib": (peak - baseline) / 2**20,
+        "faces": int(faces.shape[0]),
+        "fragments": filled,
+    }
+
+
+def _run(mesh, size, mode, backend, runs):
+    cmd = [sys.executable, __file__, "--worker", mesh, str(size), mode, backend, str(runs)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": tail[:80]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--meshes", nargs="+", default=["ico3", "ico4", "ico5", "ico6", "dragon"])
+    ap.add_argument("--modes", nargs="+", default=["hard", "soft"])
+    ap.add_argument("--backends", nargs="+", default=["numba", "torch"])
+    ap.add_argument("--quick", action="store_true", help="ico4 and ico6 at 256 and 512, 3 runs")
+    ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        mesh, size, mode, backend, runs = args.worker
+        print(json.dumps(worker(mesh, int(size), mode, backend, int(runs))))
+        return
+    if args.quick:
+        args.meshes, args.sizes, args.runs = ["ico4", "ico6"], [256, 512], 3
+    if "dragon" in args.meshes and not DRAGON.exists():
+        print(f"skipping dragon: {DRAGON} not found")
+        args.meshes = [m for m in args.meshes if m != "dragon"]
+
+    sys.path.insert(0, str(HERE))
+    from _results import machine_description, markdown_table, update_section
+
+    header = ["mesh", "faces", "size", "setting", "fragments"]
+    for b in args.backends:
+        header += [f"{b} fwd ms", f"{b} fwd+bwd ms", f"{b} peak MiB"]
+    if len(args.backends) > 1:
+        header += [f"{args.backends[1]}/{args.backends[0]} fwd+bwd"]
+    rows, results = [], {}
+    for mesh in args.meshes:
+        for size in args.sizes:
+            for mode in args.modes:
+                res = {b: _run(mesh, size, mode, b, args.runs) for b in args.backends}
+                results[(mesh, size, mode)] = res
+                first = next((r for r in res.values() if "error" not in r), {})
+                row = [mesh, first.get("faces", "?"), f"{size}^2",
+                       "K=1 hard" if mode == "hard" else "K=8 soft", first.get("fragments", "?")]
+                for b in args.backends:
+                    r = res[b]
+                    if "error" in r:
+                        row += ["n/a", "n/a", "n/a"]
+                    else:
+                        row += [f"{r['fwd_ms']:.1f}", f"{r['fwdbwd_ms']:.1f}", f"{r['peak_mib']:.0f}"]
+                if len(args.backends) > 1:
+                    a, b = res[args.backends[0]], res[args.backends[1]]
+                    row += [f"{b['fwdbwd_ms'] / a['fwdbwd_ms']:.2f}" if "error" not in a and "error" not in b else "n/a"]
+                rows.append(row)
+                print(" | ".join(str(c) for c in row), flush=True)
+    errors = {f"{k} {b}": r["error"] for k, res in results.items() for b, r in res.items() if "error" in r}
+
+    lines = [
+        f"Machine: {machine_description()}.",
+        "",
+        f"`python benchmarks/raster.py --runs {args.runs}`: `rasterize_meshes` (projection, visibility, "
+        "differentiable fragments) on a unit ico-sphere or the dragon (scaled into the unit ball) at distance 2.7, "
+        "fov 60; median of the runs after a warm-up; peak MiB = peak RSS above the baseline of a fresh "
+        "subprocess per row. K=8 soft: sigma = 1e-4, blur_radius = log(1/sigma - 1) * sigma.",
+        "",
+        markdown_table(header, rows),
+    ]
+    main_b = args.backends[0]
+    l4 = results.get(("ico4", 256, "soft"), {}).get(main_b, {})
+    l6 = results.get(("ico6", 256, "soft"), {}).get(main_b, {})
+    l6h = results.get(("ico6", 256, "hard"), {}).get(main_b, {})
+    lines += ["", f"Against PyTorch3D's CPU rasterizer (numbers from issue 3, same scene), {main_b} backend:"]
+    if "fwd_ms" in l4:
+        lines.append(f"- level 4, 256^2, K=8 soft: forward {P3D_L4_FWD_S} s vs {l4['fwd_ms']:.1f} ms "
+                     f"({1e3 * P3D_L4_FWD_S / l4['fwd_ms']:.0f}x); forward+backward {P3D_L4_FWDBWD_S} s vs "
+                     f"{l4['fwdbwd_ms']:.1f} ms ({1e3 * P3D_L4_FWDBWD_S / l4['fwdbwd_ms']:.0f}x).")
+    for name, r in (("K=8 soft", l6), ("K=1 hard", l6h)):
+        if "fwd_ms" in r:
+            lines.append(f"- level 6, 256^2, {name}: forward {P3D_L6_FWD_S} s vs {r['fwd_ms']:.1f} ms "
+                         f"({1e3 * P3D_L6_FWD_S / r['fwd_ms']:.0f}x).")
+    t6h = results.get(("ico6", 512, "hard"), {}).get(main_b, {})
+    t6s = results.get(("ico6", 512, "soft"), {}).get(main_b, {})
+    if "fwd_ms" in t6h and "fwd_ms" in t6s:
+        lines += ["", "Targets (level 6, 512^2): K=1 fwd <= 30 ms, fwd+bwd <= 80 ms; K=8 soft fwd <= 100 ms, "
+                  f"fwd+bwd <= 300 ms. Measured: K=1 {t6h['fwd_ms']:.1f} / {t6h['fwdbwd_ms']:.1f} ms; "
+                  f"K=8 soft {t6s['fwd_ms']:.1f} / {t6s['fwdbwd_ms']:.1f} ms."]
+    if errors:
+        lines += ["", "Rows marked n/a failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items())]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        print("wrote", update_section("Rasterizer", text))
+
+
+if __name__ == "__main__":
+    main()
