@@ -54,6 +54,9 @@ def look_at_rotation(camera_position, at=((0.0, 0.0, 0.0),), up=((0.0, 1.0, 0.0)
     _, p = batch_params(device, {"camera_position": (camera_position, (3,)), "at": (at, (3,)), "up": (up, (3,))})
     c, a, u = p["camera_position"], p["at"], p["up"]
     z = _unit(a - c, "camera_position", "a camera position different from `at`")
+    u = _unit(u, "up", "a non-zero up vector")
+    # Looking along `up` (e.g. elev = +-90 with the default up) leaves the frame undefined: say so
+    # rather than return a degenerate matrix; pass another `up` for such views.
     x = _unit(torch.cross(u, z, dim=1), "up", "an up vector not parallel to the viewing direction")
     y = torch.cross(z, x, dim=1)  # unit already: z and x are orthonormal
     return torch.stack((x, y, z), 2)

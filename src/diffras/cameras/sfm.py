@@ -22,10 +22,11 @@ from .fov import _row_vector_transform
 __all__ = ["OrthographicCameras", "PerspectiveCameras"]
 
 
-def _focal_to_xy(focal_length):
-    """PyTorch3D's accepted focal forms -> something shaped (N, 2) or (2,)-free for batch_params.
+def _focal_pairs(focal_length):
+    """PyTorch3D's focal forms -> (N, 2) (fx, fy): a number, an (N,) or (N, 1) value means fx = fy.
 
-    A number or an (N,) sequence/tensor means fx = fy per camera; (N, 1) likewise; (N, 2) is (fx, fy).
+    Numbers and sequences come back as nested lists so that, like every other plain-number
+    parameter, they never decide the cameras' dtype.
     """
     if isinstance(focal_length, torch.Tensor):
         t = focal_length
@@ -36,26 +37,13 @@ def _focal_to_xy(focal_length):
             t = torch.as_tensor(focal_length, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as e:
             raise TypeError(f"focal_length: expected a number, sequence or tensor, got {_describe(focal_length)}") from e
-        # Keep the caller's plain numbers out of the dtype decision.
-        t = t.tolist()
-        return _focal_list(t)
     if t.dim() == 0:
-        return t.reshape(1, 1).expand(1, 2)
-    if t.dim() == 1:
-        return t[:, None].expand(t.shape[0], 2)
+        t = t.reshape(1, 1)
+    elif t.dim() == 1:
+        t = t[:, None]
     if t.dim() == 2 and t.shape[1] == 1:
-        return t.expand(t.shape[0], 2)
-    return t
-
-
-def _focal_list(v):
-    if isinstance(v, float):
-        return [[v, v]]
-    if v and isinstance(v[0], float):
-        return [[x, x] for x in v]
-    if v and isinstance(v[0], list) and len(v[0]) == 1:
-        return [[r[0], r[0]] for r in v]
-    return v
+        t = t.expand(t.shape[0], 2)
+    return t if isinstance(focal_length, torch.Tensor) else t.tolist()
 
 
 class _SfMCameras(CamerasBase):
@@ -68,7 +56,7 @@ class _SfMCameras(CamerasBase):
             raise TypeError(f"in_ndc: expected a bool, got {_describe(in_ndc)}")
         self._init_batch(
             device,
-            {"focal_length": (_focal_to_xy(focal_length), (2,)), "principal_point": (principal_point, (2,))},
+            {"focal_length": (_focal_pairs(focal_length), (2,)), "principal_point": (principal_point, (2,))},
             R,
             T,
         )

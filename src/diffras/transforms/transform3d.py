@@ -136,7 +136,7 @@ class Transform3d:
         """
         pts = self._check_points(points, "points")
         m = self._matrix.to(pts.dtype) if pts.dtype != self.dtype else self._matrix
-        p, m = _broadcast_batch(pts, m, "points", "transform")
+        m, p = _broadcast_batch(m, pts, "the transform", "points")
         out = p @ m[:, :3, :3] + m[:, 3:4, :3]
         w = p @ m[:, :3, 3:4] + m[:, 3:4, 3:4]
         if eps is not None:
@@ -153,7 +153,7 @@ class Transform3d:
         nrm = self._check_points(normals, "normals")
         m = self._matrix.to(nrm.dtype)[:, :3, :3]
         lin_inv_t = torch.linalg.inv(m).transpose(1, 2)
-        n, lin_inv_t = _broadcast_batch(nrm, lin_inv_t, "normals", "transform")
+        lin_inv_t, n = _broadcast_batch(lin_inv_t, nrm, "the transform", "normals")
         out = n @ lin_inv_t
         if normals.dim() == 2 and out.shape[0] == 1:
             out = out[0]
