@@ -320,11 +320,12 @@ def test_obj_face_past_vertex_list(tmp_path):
     assert info.value.__cause__ is not None  # trimesh's error is chained, not swallowed
 
 
-def test_ply_face_past_vertex_list(tmp_path):
+@pytest.mark.parametrize("bad_index", [7, 3, -1])
+def test_ply_face_past_vertex_list(tmp_path, bad_index):
     path = tmp_path / "past.ply"
     path.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
                     "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
-                    "0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n")
+                    f"0 0 0\n1 0 0\n0 1 0\n3 0 1 {bad_index}\n")
     with pytest.raises(ValueError, match=r"past\.ply.*outside the vertex list"):
         load_mesh_data(path)
 
