@@ -1,0 +1,48 @@
+"""Shared by the benchmark scripts: the machine description and section-wise updates of RESULTS.md.
+
+Each script owns one ``## Title`` section of RESULTS.md and rewrites only that section, so scripts can be
+re-run independently without clobbering each other's numbers.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine_description() -> str:
+    import numba
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads); numba {numba.__version__}; Python {platform.python_version()}")
+
+
+def update_section(title: str, body: str) -> Path:
+    """Replace (or append) the ``## title`` section of RESULTS.md with ``body``."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by the scripts in `benchmarks/`; each owns one section.\n"
+    section = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
+    return RESULTS
+
+
+def markdown_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
