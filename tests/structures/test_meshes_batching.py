@@ -102,7 +102,7 @@ def test_getitem_gradient_and_errors():
         m[[0, -4]]
     with pytest.raises(IndexError):
         m[torch.tensor([5])]
-    with pytest.raises(ValueError, match="index"):
+    with pytest.raises(IndexError, match="index"):
         m[torch.tensor([True, False])]
     with pytest.raises(TypeError, match="index"):
         m[1.5]
@@ -179,7 +179,26 @@ def test_join_gradients_and_errors():
     with pytest.raises(TypeError, match="meshes"):
         join_meshes_as_scene(3)
     with pytest.raises(TypeError, match="include_textures"):
+        join_meshes_as_batch([a, b], include_textures="no")
+    mixed = [a, Meshes(verts[1:], faces[1:], textures=FakeTextures(torch.zeros(1)))]
+    assert join_meshes_as_batch(mixed, include_textures=False).textures is None
+    with pytest.raises(TypeError, match="include_textures"):
         join_meshes_as_scene(a, include_textures=1)
+
+
+def test_split():
+    verts, faces = random_lists([(4, 3), (3, 1), (5, 2)], 0)
+    m = Meshes(verts, faces, textures=FakeTextures(torch.arange(3)))
+    parts = m.split([1, 0, 2])
+    assert [len(p) for p in parts] == [1, 0, 2]
+    assert _same_mesh(parts[0], m, 0, 0) and _same_mesh(parts[2], m, 1, 2)
+    assert parts[2].textures.tags.tolist() == [1, 2]
+    with pytest.raises(ValueError, match="split_sizes"):
+        m.split([1, 1])
+    with pytest.raises(ValueError, match=r"split_sizes\[0\]"):
+        m.split([-1, 4])
+    with pytest.raises(TypeError, match="split_sizes"):
+        m.split(3)
 
 
 def test_clone_detach_to():

@@ -9,7 +9,7 @@ from typing import Tuple
 
 import torch
 
-__all__ = ["face_areas", "face_cross", "face_normals", "safe_normalize", "unique_edges", "vertex_normals"]
+__all__ = ["bounding_boxes", "face_areas", "face_cross", "face_normals", "safe_normalize", "unique_edges", "vertex_normals"]
 
 
 # Relative length below which a normal is treated as undefined (set to zero): cross products of
@@ -85,3 +85,17 @@ def unique_edges(faces: torch.Tensor, num_verts: int) -> Tuple[torch.Tensor, tor
     uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
     edges = torch.stack([uniq // max(num_verts, 1), uniq % max(num_verts, 1)], 1)
     return edges, inverse.view(3, nf).t().contiguous()
+
+
+def bounding_boxes(verts_padded: torch.Tensor, num_verts: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 2) per-mesh ``[min, max]`` over the first ``num_verts[n]`` rows of ``verts_padded`` (N, V, 3);
+    zeros for meshes without vertices. Differentiable (ties share the gradient, as ``amin``/``amax``)."""
+    n, v = verts_padded.shape[:2]
+    if v == 0:
+        return verts_padded.new_zeros(n, 3, 2)
+    mask = (torch.arange(v, device=verts_padded.device).unsqueeze(0) < num_verts.unsqueeze(1)).unsqueeze(2)
+    big = torch.finfo(verts_padded.dtype).max
+    lo = torch.where(mask, verts_padded, verts_padded.new_full((), big)).amin(1)
+    hi = torch.where(mask, verts_padded, verts_padded.new_full((), -big)).amax(1)
+    has = (num_verts > 0).unsqueeze(1)
+    return torch.stack([torch.where(has, lo, torch.zeros_like(lo)), torch.where(has, hi, torch.zeros_like(hi))], 2)

@@ -11,12 +11,13 @@ from .meshes import Meshes
 __all__ = ["join_meshes_as_batch", "join_meshes_as_scene"]
 
 
-def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
+def join_meshes_as_batch(meshes: Sequence[Meshes], include_textures: bool = True) -> Meshes:
     """Concatenate batches: the result holds the meshes of ``meshes[0]``, then of ``meshes[1]``, ...
 
     Args:
         meshes: a non-empty list of ``Meshes`` on one device with one vertex dtype. Either all or none carry
             textures; textures are joined with ``meshes[0].textures.join_batch([...the others])``.
+        include_textures: if False, the result has no textures (and a mix is allowed).
     Returns:
         ``Meshes`` of batch size ``sum(len(m))``. Differentiable with respect to every input's vertices.
     """
@@ -31,7 +32,9 @@ def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
             raise ValueError(f"meshes[{i}]: expected device {meshes[0].device} (the device of meshes[0]), got {m.device}")
         if m.dtype != meshes[0].dtype:
             raise TypeError(f"meshes[{i}]: expected dtype {meshes[0].dtype} (the dtype of meshes[0]), got {m.dtype}")
-    has_tex = [m.textures is not None for m in meshes]
+    if not isinstance(include_textures, bool):
+        raise TypeError(f"include_textures: expected a bool, got {_describe(include_textures)}")
+    has_tex = [include_textures and m.textures is not None for m in meshes]
     if any(has_tex) and not all(has_tex):
         raise ValueError("meshes: expected all or none of the Meshes to have textures, got a mix")
     offsets = [0]
@@ -51,12 +54,12 @@ def join_meshes_as_scene(meshes: Union[Meshes, Sequence[Meshes]], include_textur
 
     Textures, if present and ``include_textures``, become ``textures.join_scene()``; otherwise None.
     """
-    if isinstance(meshes, (list, tuple)):
-        meshes = join_meshes_as_batch(meshes)
-    if not isinstance(meshes, Meshes):
-        raise TypeError(f"meshes: expected a Meshes or a list of Meshes, got {_describe(meshes)}")
     if not isinstance(include_textures, bool):
         raise TypeError(f"include_textures: expected a bool, got {_describe(include_textures)}")
+    if isinstance(meshes, (list, tuple)):
+        meshes = join_meshes_as_batch(meshes, include_textures=include_textures)
+    if not isinstance(meshes, Meshes):
+        raise TypeError(f"meshes: expected a Meshes or a list of Meshes, got {_describe(meshes)}")
     verts, faces = meshes.verts_packed(), meshes.faces_packed()
     dev = verts.device
     nv = torch.tensor([verts.shape[0]], dtype=torch.int64, device=dev)

@@ -17,78 +17,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .._validation import _describe, check_finite, check_index_range, check_int, check_same_device, check_tensor
+from .._validation import _describe, check_int, check_tensor
 from . import _geometry as geo
-from .utils import _default_device, first_index, packed_to_padded, padded_index, segment_gather_index, segment_ids
+from ._meshes_input import parse_lists, parse_padded
+from .utils import first_index, packed_to_padded, padded_index, segment_gather_index, segment_ids
 
 __all__ = ["Meshes"]
 
 IndexLike = Union[int, slice, List[int], torch.Tensor]
-
-
-def _parse_padded(verts: torch.Tensor, faces: Any):
-    sizes: Dict[str, int] = {}
-    check_tensor(verts, "verts", shape=("N", "V", 3), dtype="float", sizes=sizes)
-    if not isinstance(faces, torch.Tensor):
-        raise TypeError(f"faces: expected a padded (N, F, 3) tensor like verts, got {_describe(faces)}")
-    check_tensor(faces, "faces", shape=("N", None, 3), dtype="int", sizes=sizes)
-    check_same_device(verts=verts, faces=faces)
-    check_finite(verts, "verts")
-    n, v = verts.shape[:2]
-    faces = faces.to(torch.int64)
-    check_index_range(faces, "faces", v, allow=(-1,))
-    real = (faces >= 0).all(-1)
-    if bool((~real & (faces >= 0).any(-1)).any()):
-        raise ValueError("faces: expected each face row to be all valid indices or all -1 (padding), got mixed rows")
-    if faces.shape[1] > 1 and bool((real[:, 1:] & ~real[:, :-1]).any()):
-        raise ValueError("faces: expected -1 padding rows only at the end of each mesh, got padding before faces")
-    num_faces = real.sum(1)
-    num_verts = torch.full((n,), v, dtype=torch.int64, device=verts.device)
-    offsets = (torch.arange(n, device=verts.device) * v).view(n, 1, 1)
-    return verts.reshape(n * v, 3), (faces + offsets)[real], num_verts, num_faces
-
-
-def _parse_lists(verts: Sequence[torch.Tensor], faces: Any):
-    if not isinstance(faces, (list, tuple)):
-        raise TypeError(f"faces: expected a list of (F_i, 3) tensors like verts, got {_describe(faces)}")
-    if len(faces) != len(verts):
-        raise ValueError(f"faces: expected a list of length {len(verts)} (the length of verts), got {len(faces)}")
-    if len(verts) == 0:
-        device = _default_device()
-        return (torch.empty(0, 3, device=device), torch.empty(0, 3, dtype=torch.int64, device=device),
-                torch.empty(0, dtype=torch.int64, device=device), torch.empty(0, dtype=torch.int64, device=device))
-    for i, (v, f) in enumerate(zip(verts, faces)):
-        check_tensor(v, f"verts[{i}]", shape=(None, 3), dtype="float")
-        check_tensor(f, f"faces[{i}]", shape=(None, 3), dtype="int")
-        check_same_device(**{"verts[0]": verts[0], f"verts[{i}]": v, f"faces[{i}]": f})
-        if v.dtype != verts[0].dtype:
-            raise TypeError(f"verts[{i}]: expected dtype {verts[0].dtype} (the dtype of verts[0]), got {v.dtype}")
-    device = verts[0].device
-    # One mesh (the common fitting-loop case): keep the caller's tensor, no copy.
-    verts_packed = verts[0] if len(verts) == 1 else torch.cat(list(verts), 0)
-    check_finite(verts_packed, "verts")
-    num_verts = torch.tensor([v.shape[0] for v in verts], dtype=torch.int64, device=device)
-    num_faces = torch.tensor([f.shape[0] for f in faces], dtype=torch.int64, device=device)
-    faces_local = faces[0].to(torch.int64) if len(faces) == 1 else torch.cat([f.to(torch.int64) for f in faces], 0)
-    if len(faces) == 1:
-        # Single mesh: compare with a scalar bound, and the local indices already index verts_packed.
-        upper: Any = verts_packed.shape[0]
-        face_mesh = None
-    else:
-        face_mesh = segment_ids(num_faces, faces_local.shape[0])
-        upper = num_verts[face_mesh].unsqueeze(1)
-    bad = (faces_local < 0) | (faces_local >= upper)
-    if bool(bad.any()):
-        i = 0 if face_mesh is None else int(face_mesh[bad.any(1)][0])
-        fb = faces[i]
-        raise ValueError(
-            f"faces[{i}]: expected indices in [0, {int(num_verts[i])}) (the vertex count of verts[{i}]), "
-            f"got min {int(fb.min())}, max {int(fb.max())}"
-        )
-    if face_mesh is None:
-        return verts_packed, faces_local, num_verts, num_faces
-    faces_packed = faces_local + first_index(num_verts)[face_mesh].unsqueeze(1)
-    return verts_packed, faces_packed, num_verts, num_faces
 
 
 class Meshes:
@@ -110,9 +46,9 @@ class Meshes:
 
     def __init__(self, verts: Union[Sequence[torch.Tensor], torch.Tensor], faces: Any, textures: Any = None):
         if isinstance(verts, torch.Tensor):
-            parsed = _parse_padded(verts, faces)
+            parsed = parse_padded(verts, faces)
         elif isinstance(verts, (list, tuple)):
-            parsed = _parse_lists(verts, faces)
+            parsed = parse_lists(verts, faces)
         else:
             raise TypeError(f"verts: expected a list of (V_i, 3) tensors or an (N, V, 3) tensor, got {_describe(verts)}")
         self._setup(*parsed, textures=textures)
@@ -354,18 +290,7 @@ class Meshes:
     def get_bounding_boxes(self) -> torch.Tensor:
         """(N, 3, 2) float: ``[:, :, 0]`` the per-axis minimum, ``[:, :, 1]`` the maximum of each mesh's
         vertices; zeros for meshes without vertices."""
-        def fn():
-            vp = self.verts_padded()
-            n, v = vp.shape[:2]
-            mask = (torch.arange(v, device=self.device).unsqueeze(0) < self._num_verts.unsqueeze(1)).unsqueeze(2)
-            big = torch.finfo(vp.dtype).max
-            lo = torch.where(mask, vp, vp.new_full((), big)).amin(1) if v else vp.new_zeros(n, 3)
-            hi = torch.where(mask, vp, vp.new_full((), -big)).amax(1) if v else vp.new_zeros(n, 3)
-            has = (self._num_verts > 0).unsqueeze(1)
-            lo = torch.where(has, lo, torch.zeros_like(lo))
-            hi = torch.where(has, hi, torch.zeros_like(hi))
-            return torch.stack([lo, hi], dim=2)
-        return self._geom_get("bbox", fn)
+        return self._geom_get("bbox", lambda: geo.bounding_boxes(self.verts_padded(), self._num_verts))
 
     # -- vertex updates -----------------------------------------------------------------------------------
     def _check_offsets(self, offsets: torch.Tensor) -> torch.Tensor:
@@ -451,6 +376,9 @@ class Meshes:
     def cpu(self) -> "Meshes":
         return self.to("cpu")
 
+    def cuda(self) -> "Meshes":
+        return self.to("cuda")
+
     def _normalize_int(self, index) -> int:
         n = len(self)
         i = int(index)
@@ -486,7 +414,8 @@ class Meshes:
             sel = torch.tensor([self._normalize_int(i) for i in index], dtype=torch.int64, device=self.device)
         elif isinstance(index, torch.Tensor):
             if index.dtype == torch.bool:
-                check_tensor(index, "index", shape=(n,))
+                if index.shape != (n,):
+                    raise IndexError(f"index: expected a bool mask of shape ({n},), got {tuple(index.shape)}")
                 sel = index.to(self.device).nonzero().view(-1)
             else:
                 check_tensor(index, "index", ndim=1, dtype="int")
@@ -505,3 +434,13 @@ class Meshes:
         sel = torch.arange(len(self), device=self.device).repeat_interleave(n)
         tex = self._textures.extend(n) if self._textures is not None else None
         return Meshes._from_packed(*self._select(sel), textures=tex)
+
+    def split(self, split_sizes: Sequence[int]) -> List["Meshes"]:
+        """Consecutive sub-batches of the given sizes (which must sum to N)."""
+        if not isinstance(split_sizes, (list, tuple)):
+            raise TypeError(f"split_sizes: expected a list of ints, got {_describe(split_sizes)}")
+        sizes = [check_int(s, f"split_sizes[{i}]", min=0) for i, s in enumerate(split_sizes)]
+        if sum(sizes) != len(self):
+            raise ValueError(f"split_sizes: expected sizes summing to {len(self)} (N), got {sum(sizes)}")
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return [self[a:a + s] for a, s in zip(starts, sizes)]
