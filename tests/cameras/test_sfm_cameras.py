@@ -156,7 +156,6 @@ def test_getitem_keeps_image_size_and_flags():
         (dict(focal_length="x"), TypeError, "focal_length"),
         (dict(focal_length=torch.tensor([1, 2])), TypeError, "focal_length"),
         (dict(principal_point=((0.0, 0.0, 0.0),)), ValueError, "principal_point"),
-        (dict(in_ndc=False), ValueError, "image_size"),
         (dict(in_ndc="no"), TypeError, "in_ndc"),
         (dict(image_size=(0, 5)), ValueError, "image_size"),
         (dict(image_size=(2.5, 5)), ValueError, "image_size"),
@@ -181,3 +180,40 @@ def test_follows_input_device_cuda():
     cams = PerspectiveCameras(T=torch.zeros(1, 3, device="cuda"))
     assert cams.focal_length.is_cuda
     assert cams.transform_points_screen(torch.zeros(1, 2, 3, device="cuda") + 1, image_size=(4, 4)).is_cuda
+
+
+def test_screen_camera_image_size_per_call():
+    cams = PerspectiveCameras(focal_length=10.0, principal_point=((4.0, 3.0),), in_ndc=False)
+    X = torch.tensor([[[0.5, -0.25, 2.0]]])
+    with pytest.raises(ValueError, match="image_size"):
+        cams.transform_points_ndc(X)
+    with_size = PerspectiveCameras(focal_length=10.0, principal_point=((4.0, 3.0),), in_ndc=False, image_size=(6, 8))
+    torch.testing.assert_close(cams.transform_points_ndc(X, image_size=(6, 8)), with_size.transform_points_ndc(X))
+    torch.testing.assert_close(cams.transform_points_screen(X, (6, 8)), with_size.transform_points_screen(X))
+    # u = px - fx * x / z, v = py - fy * y / z in pixels.
+    torch.testing.assert_close(with_size.transform_points_screen(X)[0, 0, :2], torch.tensor([4.0 - 2.5, 3.0 + 1.25]))
+
+
+def test_unproject_sfm_cameras_ndc():
+    R, T = _pose(2)
+    for cls in (PerspectiveCameras, OrthographicCameras):
+        cams = cls(focal_length=[[1.2, 0.8]], principal_point=((0.1, -0.3),), R=R, T=T)
+        X = torch.randn(2, 6, 3, dtype=torch.float64) * 0.4
+        xy = cams.transform_points(X)[..., :2]
+        z = cams.get_world_to_view_transform().transform_points(X)[..., 2:]
+        torch.testing.assert_close(cams.unproject_points(torch.cat((xy, z), -1)), X)
+        torch.testing.assert_close(cams.unproject_points(cams.transform_points(X), scaled_depth_input=True), X)
+
+
+def test_screen_transform_agrees_with_raster_pixel_centres():
+    # The rasterizer's one implementation of pixel centres in NDC must map to (j + .5, i + .5).
+    from diffras.raster.pixels import pixel_centers_ndc
+
+    for H, W in [(3, 5), (6, 4)]:
+        cams = FoVPerspectiveCameras(R=torch.eye(3, dtype=torch.float64)[None])
+        c = pixel_centers_ndc((H, W), dtype=torch.float64).reshape(-1, 2)
+        pts = torch.cat((c, torch.ones(len(c), 1, dtype=torch.float64)), 1)
+        scr = get_ndc_to_screen_transform(cams, with_xyflip=True, image_size=(H, W)).transform_points(pts)
+        jj, ii = torch.meshgrid(torch.arange(W), torch.arange(H), indexing="xy")
+        torch.testing.assert_close(scr[:, 0], (jj.reshape(-1) + 0.5).double())
+        torch.testing.assert_close(scr[:, 1], (ii.reshape(-1) + 0.5).double())

@@ -6,7 +6,7 @@ with the projected depth ``1 / z`` (perspective) or ``z`` (orthographic).
 
 In screen space (``in_ndc=False``) focal length and principal point are in pixels, the principal point
 in image axes (x right, y down, origin at the top-left image corner, pixel centres at half-integers);
-``image_size`` is required and ``transform_points_ndc`` gives
+with the image size (given at construction or per call) ``transform_points_ndc`` gives
 ``x_ndc = (fx * x / z - px + W / 2) * 2 / S``, ``S = min(H, W)``, so the equivalent NDC camera has
 ``fx_ndc = 2 fx / S`` and ``px_ndc = -(px - W / 2) * 2 / S`` (PyTorch3D's docs/notes/cameras.md).
 """
@@ -64,8 +64,7 @@ class _SfMCameras(CamerasBase):
         if bool((self.focal_length == 0).any()):
             raise ValueError("focal_length: expected non-zero focal lengths, got a zero")
         if image_size is None:
-            if not in_ndc:
-                raise ValueError("image_size: expected the image size (H, W) for in_ndc=False cameras, got None")
+            # As PyTorch3D: screen-space cameras may get their image size later, per call.
             self.image_size = None
         else:
             size = parse_image_size(image_size, "image_size", self.device, self.dtype)
@@ -110,8 +109,8 @@ class PerspectiveCameras(_SfMCameras):
         R: (N, 3, 3) world-to-view rotation (default identity); T: (N, 3) (default zeros).
         device: where to put the parameters (default: the device of the tensor arguments).
         in_ndc: True if focal length and principal point are in NDC units; False for pixels.
-        image_size: (H, W), an int, or (N, 2); required when ``in_ndc=False``; also the default
-            size for ``transform_points_screen``.
+        image_size: (H, W), an int, or (N, 2); the default size for ``transform_points_screen``
+            and, for ``in_ndc=False``, for ``transform_points_ndc`` (otherwise pass it per call).
 
     Module docstring: the projection formulas. Every parameter is differentiable.
     """
