@@ -14,7 +14,8 @@ def _random_textured_mesh(seed: int = 0, dtype=torch.float32):
     texture, so every value survives 8-bit and text storage exactly (up to the decimals written)."""
     g = torch.Generator().manual_seed(seed)
     sphere = trimesh.creation.icosphere(subdivisions=1)
-    verts = torch.tensor(sphere.vertices, dtype=dtype) * (1 + torch.rand(len(sphere.vertices), 1, generator=g, dtype=dtype))
+    scale = 1 + torch.rand(len(sphere.vertices), 1, generator=g, dtype=dtype)
+    verts = torch.tensor(sphere.vertices, dtype=dtype) * scale
     faces = torch.tensor(sphere.faces, dtype=torch.int64)
     verts_uvs = torch.rand(50, 2, generator=g, dtype=dtype)
     faces_uvs = torch.randint(0, 50, faces.shape, generator=g)

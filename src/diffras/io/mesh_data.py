@@ -120,13 +120,13 @@ def load_mesh_data(path: PathLike) -> MeshData:
     colours; other properties ignored), GLB/glTF, STL, OFF. Scenes (glTF, an OBJ with several
     materials) are flattened: node transforms are applied (a mirroring transform flips the winding
     back) and every instance is merged into one mesh. If the instances use several texture images, or
-    mix textured and plain-coloured materials, the images are packed side by side into one atlas
-    (plain colours become uniform swatches) and the UVs remapped for an ``align_corners=True`` sampler.
+    mix textured and plain-coloured materials, the images are shelf-packed into one roughly square
+    atlas (plain colours become uniform swatches) and the UVs remapped for an ``align_corners=True`` sampler.
 
     Welding: trimesh splits a vertex wherever its UV (or normal) differs between faces; the Spot cow
-    comes back as 3,225 vertices for 2,930 positions. Here vertices with bit-identical positions are
-    merged back (in order of first appearance, so an OBJ's ``v`` order is kept), ``faces`` index the
-    welded positions and ``faces_uvs`` the UV list. This also merges duplicate positions the file
+    comes back as 3,225 vertices for 2,930 positions. Here vertices with bit-identical float32
+    positions are merged back (in order of first appearance, so an OBJ's ``v`` order is kept),
+    ``faces`` index the welded positions and ``faces_uvs`` the UV list. This also merges duplicate positions the file
     itself contains (STL triangle soups become connected meshes; ``teapot.obj``'s 403 duplicates go).
     Where merged copies disagree, vertex colours and normals are averaged (normals renormalised).
     trimesh drops vertices no face uses (OBJ), so those are absent.
@@ -164,7 +164,8 @@ def load_mesh_data(path: PathLike) -> MeshData:
             raise ValueError(f"'{p}': expected finite vertex positions, got {bad} vertices with NaN/inf")
     split_verts, split_faces, uv, image, vcolors, normals = merge_parts(parts)
 
-    welded, to_welded = weld(split_verts)
+    # Weld the float32 values MeshData stores, so no two output vertices share a position.
+    welded, to_welded = weld(split_verts.astype(np.float32))
     faces = to_welded[split_faces]
     out = MeshData(
         verts=torch.from_numpy(welded.astype(np.float32)),
@@ -188,7 +189,6 @@ def load_mesh_data(path: PathLike) -> MeshData:
 
 def _average_rows(values: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
     """Mean of ``values`` rows grouped by ``index`` (every group non-empty)."""
-    total = np.zeros((size, values.shape[1]), dtype=np.float64)
-    np.add.at(total, index, values)
+    total = np.stack([np.bincount(index, weights=values[:, c], minlength=size) for c in range(values.shape[1])], 1)
     count = np.bincount(index, minlength=size).astype(np.float64)
     return total / np.maximum(count, 1.0)[:, None]
