@@ -6,7 +6,7 @@ arrays become a :class:`~diffras.io.mesh_data.MeshData`.
 A scene (glTF, an OBJ with several materials) is flattened: every instance in the scene graph is
 transformed to world space and all instances are concatenated into one mesh. When the instances use
 more than one texture image (or mix textured and plain-coloured materials) the images are packed
-side by side into one atlas and the UVs remapped, so that a single ``TexturesUV`` map can carry them.
+in shelves into one atlas and the UVs remapped, so that a single ``TexturesUV`` map can carry them.
 """
 from __future__ import annotations
 
