@@ -233,3 +233,9 @@ def test_obj_name_with_spaces(tmp_path):
 def test_mesh_data_repr_is_short(mesh_dir):
     text = repr(load_mesh_data(mesh_dir / "cow_mesh" / "cow.obj"))
     assert "verts=(2930, 3)" in text and "texture_image=(1024, 1024, 3)" in text and len(text) < 300
+
+
+def test_load_meshes_maps_of_different_sizes(mesh_dir):
+    batch = load_meshes([mesh_dir / "cow_mesh" / "cow.obj", mesh_dir / "gltf" / "Duck.glb"])
+    assert [tuple(m.shape) for m in batch.textures.maps_list()] == [(1024, 1024, 3), (512, 512, 3)]
+    assert batch.num_faces_per_mesh().tolist() == [5856, 4212]
