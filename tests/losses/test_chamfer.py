@@ -289,3 +289,29 @@ def test_bad_input_named():
         chamfer_distance([], y)
     with pytest.raises(ValueError, match="x\\[1\\]"):
         chamfer_distance([x[0], torch.randn(3, 2)], y)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(1, 3),
+    d=st.integers(1, 4),
+    norm=st.sampled_from([1, 2]),
+    point_red=st.sampled_from(["mean", "sum", "max"]),
+    chunk=st.sampled_from([1, 40, 10_000]),
+)
+def test_property_random_shapes(data, n, d, norm, point_red, chunk):
+    p1 = data.draw(st.integers(0, 6))
+    p2 = data.draw(st.integers(0, 6))
+    xl = [data.draw(st.integers(0, p1)) for _ in range(n)]
+    yl = [data.draw(st.integers(0, p2)) for _ in range(n)]
+    seed = data.draw(st.integers(0, 2**16))
+    x, _, xlt, xs, _ = _clouds(seed, xl, p1, D=d)
+    y, _, ylt, ys, _ = _clouds(seed + 1, yl, p2, D=d)
+    loss, _ = chamfer_distance(x, y, xlt, ylt, norm=norm, point_reduction=point_red, batch_reduction=None,
+                               max_chunk_bytes=chunk)
+    ref, _ = _np_chamfer(xs, ys, None, None, None, None, point_red, norm, False, True)
+    np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-10, atol=1e-12)

@@ -291,3 +291,14 @@ def test_bad_input_named():
         cot_laplacian(verts[0][:, :2], faces[0])
     with pytest.raises(ValueError, match="eps"):
         cot_laplacian(verts[0], faces[0], eps=0.0)
+
+
+def test_float32_matches_float64():
+    verts, faces = _batch()
+    m64 = Meshes(verts, faces)
+    m32 = Meshes([v.float() for v in verts], faces)
+    for fn in (mesh_edge_loss, mesh_normal_consistency, mesh_laplacian_smoothing,
+               lambda m: mesh_laplacian_smoothing(m, "cot"), lambda m: mesh_laplacian_smoothing(m, "cotcurv")):
+        a, b = fn(m32), fn(m64)
+        assert a.dtype == torch.float32
+        assert a.item() == pytest.approx(b.item(), rel=1e-4)
