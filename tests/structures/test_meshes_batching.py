@@ -231,6 +231,8 @@ def test_textures_batch_size_checked():
     m = Meshes(verts, faces)
     with pytest.raises(ValueError, match="textures"):
         m.textures = FakeTextures(torch.zeros(1))
+    with pytest.raises(ValueError, match="textures.*device"):
+        m.textures = FakeTextures(torch.zeros(2, device="meta"))
     m.textures = FakeTextures(torch.zeros(2))
     assert len(m.textures) == 2
     # the topology-preserving ops share the textures object
@@ -247,3 +249,12 @@ def test_to_other_device():  # pragma: no cover - only where a GPU exists
     m = Meshes(verts, faces).to(dev)
     assert m.device.type == dev and m.faces_packed().device.type == dev
     assert m.verts_normals_packed().device.type == dev
+
+
+def test_docstring_examples():
+    import doctest
+
+    import diffras.structures.meshes as mod
+
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -7,7 +7,7 @@ import torch
 
 from .._validation import _describe, check_int
 from ..structures import Meshes
-from ..structures.utils import packed_to_padded
+from ..structures._packing import packed_to_padded
 
 __all__ = ["sample_points_from_meshes"]
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, Sequence
 import torch
 
 from .._validation import _describe, check_finite, check_index_range, check_same_device, check_tensor
-from .utils import _default_device, first_index, segment_ids
+from ._packing import _default_device, first_index, segment_ids
 
 __all__ = ["parse_lists", "parse_padded"]
 

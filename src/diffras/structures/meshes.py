@@ -20,7 +20,7 @@ import torch
 from .._validation import _describe, check_int, check_tensor
 from . import _geometry as geo
 from ._meshes_input import parse_lists, parse_padded
-from .utils import first_index, packed_to_padded, padded_index, segment_gather_index, segment_ids
+from ._packing import first_index, packed_to_padded, padded_index, segment_gather_index, segment_ids
 
 __all__ = ["Meshes"]
 
@@ -42,6 +42,19 @@ class Meshes:
     with local indices; ``verts_padded()`` (N, V, 3) padded with 0 and ``faces_padded()`` (N, F, 3) with
     local indices padded with -1; ``verts_packed()`` (sum V, 3) and ``faces_packed()`` (sum F, 3) whose
     indices point into ``verts_packed()``. Gradients flow from every view back to the input vertices.
+
+    Example:
+        >>> import torch
+        >>> from diffras.structures import Meshes
+        >>> tri = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+        >>> quad = torch.tensor([[0.0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]])
+        >>> m = Meshes([tri, quad], [torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, 2], [0, 2, 3]])])
+        >>> m.num_faces_per_mesh().tolist(), m.verts_padded().shape
+        ([1, 2], torch.Size([2, 4, 3]))
+        >>> m.faces_packed()[1:].tolist()  # indices into verts_packed(): the quad's start at 3
+        [[3, 4, 5], [3, 5, 6]]
+        >>> m.faces_normals_packed()[0].tolist(), m.faces_areas_packed().tolist()
+        ([0.0, 0.0, 1.0], [0.5, 0.5, 0.5])
     """
 
     def __init__(self, verts: Union[Sequence[torch.Tensor], torch.Tensor], faces: Any, textures: Any = None):

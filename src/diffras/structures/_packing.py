@@ -7,22 +7,23 @@ A batch of N items with ``n_i`` rows each (vertices, faces, points) has three la
 - **padded**: ``(N, max n_i, *)``, rows past ``n_i`` filled with a pad value;
 - **packed**: ``(sum n_i, *)``, the items concatenated in batch order.
 
-Every function here is vectorised over rows (a Python loop over the N items at most) and
-differentiable with respect to the floating values it moves.
+Every function here is vectorised over rows and differentiable with respect to the floating values
+it moves.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from typing import Optional
 
 import torch
 
+# Internal helpers: the names are PyTorch3D-like but the signatures are not PyTorch3D's, so they are not
+# re-exported from ``diffras.structures`` (a public name promising PyTorch3D semantics must deliver them).
 __all__ = [
-    "list_to_packed",
-    "list_to_padded",
-    "packed_to_list",
+    "first_index",
     "packed_to_padded",
-    "padded_to_list",
-    "padded_to_packed",
+    "padded_index",
+    "segment_gather_index",
+    "segment_ids",
 ]
 
 
@@ -84,43 +85,3 @@ def packed_to_padded(
         # index_put (out of place) keeps gradients flowing to the packed values.
         out = out.index_put((padded_index(counts, max_count, x.shape[0]),), x)
     return out.view((n, max_count) + tuple(x.shape[1:]))
-
-
-def padded_to_packed(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Padded ``(N, M, *)`` -> packed ``(sum n_i, *)``, keeping the first ``n_i`` rows of item i."""
-    n, m = x.shape[:2]
-    flat = x.reshape((n * m,) + tuple(x.shape[2:]))
-    if bool((counts == m).all()):
-        return flat
-    return flat[padded_index(counts, m)]
-
-
-def packed_to_list(x: torch.Tensor, split_sizes: Sequence[int]) -> List[torch.Tensor]:
-    """Packed ``(sum n_i, *)`` -> list of ``(n_i, *)`` views (no copy)."""
-    return list(torch.split(x, list(split_sizes), dim=0))
-
-
-def list_to_packed(xs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """List of ``(n_i, *)`` tensors (same trailing shape) -> packed ``(sum n_i, *)``."""
-    if len(xs) == 0:
-        raise ValueError("xs: expected a non-empty list, got an empty list")
-    return torch.cat(list(xs), dim=0)
-
-
-def list_to_padded(
-    xs: Sequence[torch.Tensor], max_count: Optional[int] = None, pad_value: float = 0.0
-) -> torch.Tensor:
-    """List of ``(n_i, *)`` tensors -> padded ``(N, max_count, *)``."""
-    if len(xs) == 0:
-        raise ValueError("xs: expected a non-empty list, got an empty list")
-    counts = torch.tensor([x.shape[0] for x in xs], dtype=torch.int64, device=xs[0].device)
-    return packed_to_padded(torch.cat(list(xs), 0), counts, max_count, pad_value)
-
-
-def padded_to_list(x: torch.Tensor, split_sizes: Union[Sequence[int], None] = None) -> List[torch.Tensor]:
-    """Padded ``(N, M, *)`` -> list of ``(n_i, *)`` views, ``n_i = split_sizes[i]`` (default M)."""
-    if split_sizes is None:
-        return list(x.unbind(0))
-    if len(split_sizes) != x.shape[0]:
-        raise ValueError(f"split_sizes: expected length {x.shape[0]}, got {len(split_sizes)}")
-    return [x[i, : int(s)] for i, s in enumerate(split_sizes)]
