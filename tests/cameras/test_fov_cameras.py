@@ -255,3 +255,25 @@ def test_method_bad_input():
         cams[5]
     with pytest.raises(TypeError, match="index"):
         cams[torch.tensor([0.5])]
+
+
+def test_gradcheck_look_at_and_unproject():
+    def f(dist, elev, azim, at):
+        return look_at_view_transform(dist, elev, azim, at=at)
+
+    args = (torch.tensor([2.0, 3.0], dtype=torch.float64, requires_grad=True),
+            torch.tensor([10.0], dtype=torch.float64, requires_grad=True),
+            torch.tensor([30.0, -50.0], dtype=torch.float64, requires_grad=True),
+            torch.tensor([[0.1, 0.2, -0.1]], dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(f, args)
+    eye = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda e: look_at_view_transform(eye=e), (eye,))
+
+    R, T = _random_pose(2)
+
+    def g(xy_depth, fov, T):
+        return FoVPerspectiveCameras(fov=fov, R=R, T=T).unproject_points(xy_depth)
+
+    assert torch.autograd.gradcheck(g, (
+        torch.tensor([[[0.1, -0.2, 2.0], [0.3, 0.1, 3.0]]], dtype=torch.float64, requires_grad=True),
+        torch.tensor([55.0, 65.0], dtype=torch.float64, requires_grad=True), T.clone().requires_grad_()))

@@ -112,8 +112,13 @@ class CamerasBase:
     """Methods shared by every camera; subclasses define ``get_projection_transform``.
 
     Attributes:
-        R: (N, 3, 3) rotation, ``X_view = X_world @ R + T``.
+        R: (N, 3, 3) rotation, ``X_view = X_world @ R + T``. Not checked for orthonormality (it
+            may drift while optimised); like PyTorch3D, inverses (camera centre, unprojection) use
+            ``R^T`` for ``R^-1``, so optimise a rotation parametrisation (axis-angle, 6D) instead.
         T: (N, 3) translation.
+
+    Methods take world points ``(P, 3)`` or ``(N|1, P, 3)``; a batch of 1 (cameras or points)
+    broadcasts against the other.
     """
 
     # Names of the (N, ...) tensor attributes besides R and T; set by each subclass.

@@ -46,6 +46,14 @@ class FoVPerspectiveCameras(CamerasBase):
 
     Each parameter is a number, a sequence or a tensor; batch sizes 1 broadcast to N. Tensors keep
     their autograd graph, so every parameter is differentiable.
+
+    Example::
+
+        >>> R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=torch.tensor([0.0, 90.0]))
+        >>> cams = FoVPerspectiveCameras(fov=60.0, R=R, T=T)          # 2 cameras
+        >>> cams.transform_points_screen(torch.zeros(1, 1, 3), (64, 96))[:, 0, :2]   # origin: image centre
+        tensor([[48., 32.],
+                [48., 32.]])
     """
 
     _BATCHED = ("znear", "zfar", "aspect_ratio", "fov")
