@@ -212,3 +212,15 @@ def test_euler_gimbal_lock(conv, dtype):
         tol = 1e-5 if dtype == torch.float32 else 1e-12
         torch.testing.assert_close(euler_angles_to_matrix(back.detach(), conv), R.detach(), atol=tol, rtol=0)
         assert torch.isfinite(torch.autograd.grad(back.sum(), R)[0]).all()
+
+
+def test_float32_accuracy_across_angle_scales():
+    axis = torch.tensor([0.48, -0.6, 0.64], **f64)
+    for angle in [1e-8, 1e-5, 9e-4, 1.1e-3, 1e-2, 0.3, 2.0, 3.1]:
+        aa64 = axis * angle
+        R64 = axis_angle_to_matrix(aa64)
+        R32 = axis_angle_to_matrix(aa64.float())
+        assert R32.dtype == torch.float32
+        assert (R32.double() - R64).abs().max() < 1e-6
+        back = matrix_to_axis_angle(R64.float()).double()
+        assert (back - aa64).abs().max() < 2e-6

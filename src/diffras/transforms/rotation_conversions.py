@@ -123,7 +123,9 @@ def _sinc_and_cosc(theta_sq: torch.Tensor):
     safe_sq = torch.where(small, torch.ones_like(theta_sq), theta_sq)
     t = torch.sqrt(safe_sq)
     sinc = torch.where(small, 1 - theta_sq / 6 + theta_sq * theta_sq / 120, torch.sin(t) / t)
-    cosc = torch.where(small, 0.5 - theta_sq / 24 + theta_sq * theta_sq / 720, (1 - torch.cos(t)) / safe_sq)
+    # (1 - cos t) / t^2 written as 2 sin^2(t/2) / t^2: no cancellation for small t in float32.
+    half_sinc = torch.sin(t / 2) / t
+    cosc = torch.where(small, 0.5 - theta_sq / 24 + theta_sq * theta_sq / 720, 2 * half_sinc * half_sinc)
     return sinc, cosc
 
 
