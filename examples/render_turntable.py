@@ -31,5 +31,5 @@ with torch.no_grad():
 
 args.out.mkdir(parents=True, exist_ok=True)
 diffras.vis.save_images(args.out, images)
-diffras.vis.save_turntable(args.out / "turntable.gif", list(images), fps=12)
+diffras.vis.save_turntable(args.out / "turntable.gif", images, fps=12)
 print(f"wrote {len(images)} views and turntable.gif to {args.out}")

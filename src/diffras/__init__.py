@@ -2,9 +2,110 @@
 
 Pipeline: ``Meshes`` + camera -> project -> visibility (``pix_to_face``) -> differentiable ``Fragments``
 -> shade -> blend -> image. Conventions (shapes, coordinate frames) are in ``docs/conventions.md``.
+
+Two tiers over the same code:
+
+- verbs on plain tensors: ``rasterize``, ``interpolate_face_attributes``, texture sampling
+  (``TexturesUV.sample_textures``), the blending functions;
+- modules that compose them: ``MeshRasterizer``, the shaders, ``MeshRenderer``.
+
+Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``raster``, ``shading``,
+``losses``, ``ops``, ``vis``, ``workflows``.
 """
 from __future__ import annotations
 
+from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
+from .cameras import (
+    FoVOrthographicCameras,
+    FoVPerspectiveCameras,
+    OrthographicCameras,
+    PerspectiveCameras,
+    look_at_rotation,
+    look_at_view_transform,
+)
+from .io import load_mesh, load_meshes, save_mesh
+from .raster import Fragments, MeshRasterizer, RasterSettings, rasterize, rasterize_meshes
+from .render import MeshRenderer, MeshRendererWithFragments
+from .shading import (
+    AmbientLights,
+    BlendParams,
+    DirectionalLights,
+    HardDepthShader,
+    HardFlatShader,
+    HardGouraudShader,
+    HardPhongShader,
+    Materials,
+    NormalShader,
+    PointLights,
+    SoftDepthShader,
+    SoftGouraudShader,
+    SoftPhongShader,
+    SoftSilhouetteShader,
+    SpotLights,
+    TexturesAtlas,
+    TexturesUV,
+    TexturesVertex,
+    hard_rgb_blend,
+    interpolate_face_attributes,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
+from .structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AmbientLights",
+    "BlendParams",
+    "DirectionalLights",
+    "FoVOrthographicCameras",
+    "FoVPerspectiveCameras",
+    "Fragments",
+    "HardDepthShader",
+    "HardFlatShader",
+    "HardGouraudShader",
+    "HardPhongShader",
+    "Materials",
+    "MeshRasterizer",
+    "MeshRenderer",
+    "MeshRendererWithFragments",
+    "Meshes",
+    "NormalShader",
+    "OrthographicCameras",
+    "PerspectiveCameras",
+    "PointLights",
+    "RasterSettings",
+    "SoftDepthShader",
+    "SoftGouraudShader",
+    "SoftPhongShader",
+    "SoftSilhouetteShader",
+    "SpotLights",
+    "TexturesAtlas",
+    "TexturesUV",
+    "TexturesVertex",
+    "__version__",
+    "cameras",
+    "data",
+    "hard_rgb_blend",
+    "interpolate_face_attributes",
+    "io",
+    "join_meshes_as_batch",
+    "join_meshes_as_scene",
+    "load_mesh",
+    "load_meshes",
+    "look_at_rotation",
+    "look_at_view_transform",
+    "losses",
+    "ops",
+    "raster",
+    "rasterize",
+    "rasterize_meshes",
+    "save_mesh",
+    "shading",
+    "sigmoid_alpha_blend",
+    "softmax_rgb_blend",
+    "structures",
+    "transforms",
+    "vis",
+    "workflows",
+]

@@ -86,7 +86,7 @@ def _summary(files: Dict[str, Path], metrics: Optional[dict] = None) -> None:
 
 def run_render(args: argparse.Namespace) -> None:
     from ..vis import save_image, save_turntable
-    from .scene import make_renderer, normalize_to_unit_sphere, orbit_cameras
+    from .scene import headlight, make_renderer, normalize_to_unit_sphere, orbit_cameras
 
     check_writable(args.out)
     device = _device(args)
@@ -99,13 +99,14 @@ def run_render(args: argparse.Namespace) -> None:
     with torch.no_grad():
         # One view at a time keeps memory flat for large meshes and lets the bar move.
         for i in range(args.views):
-            frames.append(renderer(mesh, cameras=cams[i : i + 1])[0].cpu())
+            cam = cams[i : i + 1]
+            frames.append(renderer(mesh, cameras=cam, lights=headlight(cam))[0].cpu())
             hook(i, {})
     bar.close()
     with OutputDir(args.out) as out:
         for i, img in enumerate(frames):
             save_image(out.path(f"view_{i:03d}.png"), img)
-        save_turntable(out.path("turntable.gif"), frames, fps=args.fps)
+        save_turntable(out.path("turntable.gif"), torch.stack(frames), fps=args.fps)
     _summary(out.files)
 
 
@@ -127,7 +128,7 @@ def run_fit(args: argparse.Namespace) -> None:
     with OutputDir(args.out) as out:
         save_mesh(out.path("fit.obj"), result.mesh)
         save_mesh(out.path("fit.ply"), result.mesh)  # PLY keeps the fitted vertex colours
-        save_turntable(out.path("progress.gif"), result.snapshots, fps=10)
+        save_turntable(out.path("progress.gif"), torch.stack(result.snapshots), fps=10)
         save_image(out.path("final.png"), result.snapshots[-1])
         plot_losses(out.path("losses.png"), result.history)
         out.write_json("metrics.json", result.metrics)
@@ -169,7 +170,7 @@ def run_pose(args: argparse.Namespace) -> None:
     metrics["recovered_R"] = best.cameras.R[0].tolist()
     metrics["recovered_T"] = best.cameras.T[0].tolist()
     with OutputDir(args.out) as out:
-        save_turntable(out.path("pose.gif"), best.snapshots, fps=10)
+        save_turntable(out.path("pose.gif"), torch.stack(best.snapshots), fps=10)
         plot_losses(out.path("losses.png"), best.history)
         out.write_json("metrics.json", metrics)
     _summary(out.files, metrics)
@@ -235,6 +236,6 @@ def run_texture(args: argparse.Namespace) -> None:
         bar.close()
         save_image(out.path("texture.png"), result.texture)  # stored as an image: row 0 is v = 1
         save_mesh(out.path("textured.obj"), result.mesh)
-        save_turntable(out.path("progress.gif"), result.snapshots, fps=10)
+        save_turntable(out.path("progress.gif"), torch.stack(result.snapshots), fps=10)
         out.write_json("metrics.json", result.metrics)
     _summary(out.files, result.metrics)
