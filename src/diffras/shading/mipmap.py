@@ -23,6 +23,7 @@ Mip pyramid: level 0 is the map; level l + 1 averages level l over boxes of abou
 """
 from __future__ import annotations
 
+import math
 from typing import List, NamedTuple, Optional
 
 import torch
@@ -69,7 +70,10 @@ def build_pyramid(tex: torch.Tensor) -> List[torch.Tensor]:
     cur = tex.permute(2, 0, 1)[None]
     while cur.shape[-2] > 1 or cur.shape[-1] > 1:
         h, w = max(1, cur.shape[-2] // 2), max(1, cur.shape[-1] // 2)
-        cur = F.adaptive_avg_pool2d(cur, (h, w))
+        if cur.shape[-2] == 2 * h and cur.shape[-1] == 2 * w:
+            cur = F.avg_pool2d(cur, 2)  # the common power-of-two case, faster than adaptive pooling
+        else:
+            cur = F.adaptive_avg_pool2d(cur, (h, w))
         levels.append(cur[0].permute(1, 2, 0))
     return levels
 
@@ -114,7 +118,8 @@ def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.T
         hs.append(h + h[-1:] * pad)
         ws.append(w + w[-1:] * pad)
     t = lambda x: torch.tensor(x, dtype=torch.int64, device=device)  # noqa: E731
-    return TexelTable(torch.cat(chunks, 0), t(offs), t(hs), t(ws), t([len(p) for p in per_map]))
+    texels = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 0)
+    return TexelTable(texels, t(offs), t(hs), t(ws), t([len(p) for p in per_map]))
 
 
 def _sample_level(table: TexelTable, map_idx: torch.Tensor, level: torch.Tensor, uv: torch.Tensor,
@@ -134,22 +139,25 @@ def _sample_level(table: TexelTable, map_idx: torch.Tensor, level: torch.Tensor,
         x, y = u * wf - 0.5, (1 - v) * hf - 0.5
     texels = table.texels.to(torch.promote_types(table.texels.dtype, uv.dtype))
 
-    def tap(xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        ix, vx = address(xi, w, padding_mode, align_corners)
-        iy, vy = address(yi, h, padding_mode, align_corners)
-        vals = texels.index_select(0, off + iy * w + ix)
-        if vx is not None:
-            vals = vals * (vx & vy).to(vals.dtype)[:, None]
+    def gather(rows, cols):
+        # rows/cols: (index, valid) pairs from ``address``; invalid taps (zeros mode) read 0.
+        vals = texels.index_select(0, off + rows[0] * w + cols[0])
+        if rows[1] is not None:
+            vals = vals * (rows[1] & cols[1]).to(vals.dtype)[:, None]
         return vals
 
     if sampling_mode == "nearest":
-        return tap(torch.floor(x.detach() + 0.5).long(), torch.floor(y.detach() + 0.5).long())
+        xi = address(torch.floor(x.detach() + 0.5).long(), w, padding_mode, align_corners)
+        yi = address(torch.floor(y.detach() + 0.5).long(), h, padding_mode, align_corners)
+        return gather(yi, xi)
     x0, y0 = torch.floor(x.detach()), torch.floor(y.detach())
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     x0, y0 = x0.long(), y0.long()
-    top = tap(x0, y0) * (1 - fx) + tap(x0 + 1, y0) * fx
-    bottom = tap(x0, y0 + 1) * (1 - fx) + tap(x0 + 1, y0 + 1) * fx
-    return top * (1 - fy) + bottom * fy
+    c0, c1 = address(x0, w, padding_mode, align_corners), address(x0 + 1, w, padding_mode, align_corners)
+    r0, r1 = address(y0, h, padding_mode, align_corners), address(y0 + 1, h, padding_mode, align_corners)
+    top = torch.lerp(gather(r0, c0), gather(r0, c1), fx)
+    bottom = torch.lerp(gather(r1, c0), gather(r1, c1), fx)
+    return torch.lerp(top, bottom, fy)
 
 
 def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lod: Optional[torch.Tensor],
@@ -173,7 +181,8 @@ def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lo
     return out
 
 
-def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.Tensor) -> torch.Tensor:
+def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.Tensor,
+                  sel: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Level of detail ``log2(rho)`` per fragment, ``rho`` the texels covered per pixel step.
 
     The screen-space derivatives of UV are taken from neighbouring pixels, as GPUs do with pixel quads:
@@ -182,35 +191,43 @@ def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.T
     face's UV over one pixel), else one on another face of the surface (needed for sub-pixel faces), and
     between two candidates of the same kind the *smaller* difference (so UV seams and silhouettes on one
     side do not blur). ``rho = max(|dUV/dx|, |dUV/dy|)`` in texels (u scaled by Wt, v by Ht); fragments
-    with no filled neighbour get ``-inf`` (level 0). Not differentiable (a filter-width choice).
+    with no filled neighbour get ``-inf`` (level 0). Not differentiable (a filter-width choice). Only the
+    fragments in ``sel`` are visited (cost proportional to the covered fragments).
 
     Args:
         uv: (N, H, W, K, 2) UV per fragment. pix_to_face: (N, H, W, K), -1 where empty.
         tex_size: (N, 2) float, (Wt, Ht) of level 0 of each image's map.
+        sel: (P,) flat indices of the fragments to evaluate; None for all filled fragments.
 
     Returns:
-        (N, H, W, K) float.
+        (P,) for the fragments ``sel``; or (N, H, W, K) (``-inf`` where empty) when ``sel`` is None.
     """
-    uvt = uv.detach() * tex_size.to(uv.dtype)[:, None, None, None, :]
-    filled = pix_to_face >= 0
+    N, H, W, K = pix_to_face.shape
+    dense = sel is None
+    flat_p2f = pix_to_face.reshape(-1)
+    if dense:
+        sel = (flat_p2f >= 0).nonzero().squeeze(1)
+    flat_uv = uv.detach().reshape(-1, 2)
+    n = torch.div(sel, H * W * K, rounding_mode="floor")
+    y = torch.div(sel, W * K, rounding_mode="floor") % H
+    x = torch.div(sel, K, rounding_mode="floor") % W
+    scale = tex_size.to(flat_uv.dtype)[n]
+    uv0, f0 = flat_uv[sel] * scale, flat_p2f[sel]
     deriv = []
-    for dim in (2, 1):  # x (columns), then y (rows)
-        n = uvt.shape[dim]
-        if n < 2:
-            deriv.append(torch.zeros(filled.shape, dtype=uvt.dtype, device=uvt.device))
-            continue
-        a = lambda t: t.narrow(dim, 0, n - 1)  # noqa: E731
-        b = lambda t: t.narrow(dim, 1, n - 1)  # noqa: E731
-        norm = (b(uvt) - a(uvt)).norm(dim=-1)
-        ok = a(filled) & b(filled)
-        rank = torch.where(ok, torch.where(a(pix_to_face) == b(pix_to_face), 0, 1), 2)
-        pad_rank = torch.full_like(rank.narrow(dim, 0, 1), 2)
-        pad_norm = torch.zeros_like(norm.narrow(dim, 0, 1))
-        fwd_rank, bwd_rank = torch.cat([rank, pad_rank], dim), torch.cat([pad_rank, rank], dim)
-        fwd_norm, bwd_norm = torch.cat([norm, pad_norm], dim), torch.cat([pad_norm, norm], dim)
-        use_fwd = (fwd_rank < bwd_rank) | ((fwd_rank == bwd_rank) & (fwd_norm <= bwd_norm))
-        d = torch.where(use_fwd, fwd_norm, bwd_norm)
-        best = torch.minimum(fwd_rank, bwd_rank)
-        deriv.append(torch.where(best < 2, d, torch.zeros_like(d)))
-    rho = torch.maximum(deriv[0], deriv[1])
-    return torch.log2(rho)
+    for coord, size, stride in ((x, W, K), (y, H, W * K)):
+        ranks, norms = [], []
+        for step in (1, -1):
+            inside = (coord + step >= 0) & (coord + step < size)
+            nb = torch.where(inside, sel + step * stride, sel)
+            fn = flat_p2f[nb]
+            ok = inside & (fn >= 0)
+            norms.append((flat_uv[nb] * scale - uv0).norm(dim=-1))
+            ranks.append(torch.where(ok, torch.where(fn == f0, 0, 1), 2))
+        use_fwd = (ranks[0] < ranks[1]) | ((ranks[0] == ranks[1]) & (norms[0] <= norms[1]))
+        d = torch.where(use_fwd, norms[0], norms[1])
+        deriv.append(torch.where(torch.minimum(ranks[0], ranks[1]) < 2, d, torch.zeros_like(d)))
+    lod = torch.log2(torch.maximum(deriv[0], deriv[1]))
+    if not dense:
+        return lod
+    out = torch.full((N * H * W * K,), -math.inf, dtype=lod.dtype, device=lod.device)
+    return out.index_copy(0, sel, lod).view(N, H, W, K)

@@ -228,10 +228,24 @@ class TexturesUV(TexturesBase):
 
         ``meshes`` maps packed faces to per-mesh rows; without it the textures' own face counts are used."""
         corner_uvs, mesh_idx = self._faces_uvs_packed_coords(meshes)
-        table = texel_table(self.maps_list(), False, None if self._maps.is_list else self._maps.padded_)
+        table = self._texel_table(False)
         vals = sample_points(table, mesh_idx.repeat_interleave(3), corner_uvs.reshape(-1, 2), None,
                              self.padding_mode, self.align_corners, self.sampling_mode)
         return vals.view(-1, 3, vals.shape[-1])
+
+    def _texel_table(self, mipmap: bool):
+        """The flattened maps (and pyramids). Cached while the maps need no gradient, keyed on their
+        storage and version counters, so re-rendering a fixed texture does not rebuild its pyramid."""
+        maps = self.maps_list()
+        padded = None if self._maps.is_list else self._maps.padded_
+        if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
+            return texel_table(maps, mipmap, padded)
+        key = (mipmap,) + tuple((m.data_ptr(), m._version, tuple(m.shape), m.dtype, m.device) for m in maps)
+        cache = getattr(self, "_table_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, texel_table(maps, mipmap, padded))
+            self._table_cache = cache
+        return cache[1]
 
     def sample_textures(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
         """(N, H, W, K, C): the map of image n sampled at every fragment's interpolated UV; 0 in empty slots.
@@ -250,10 +264,10 @@ class TexturesUV(TexturesBase):
         maps = self.maps_list()
         if self.mipmap and sel.numel():
             size = torch.tensor([[mp.shape[1], mp.shape[0]] for mp in maps], device=uv.device, dtype=uv.dtype)
-            lod = footprint_lod(uv, p2f, size).reshape(-1)[sel]
+            lod = footprint_lod(uv, p2f, size, sel)
             if not bool((lod > 0).any()):
                 lod = None  # nothing minified: skip building the pyramid
-        table = texel_table(maps, lod is not None, None if self._maps.is_list else self._maps.padded_)
+        table = self._texel_table(lod is not None)
         vals = sample_points(table, map_idx, uv.reshape(-1, 2)[sel], lod, self.padding_mode,
                              self.align_corners, self.sampling_mode)
         out = vals.new_zeros((N * H * W * K, vals.shape[-1])).index_copy(0, sel, vals)
