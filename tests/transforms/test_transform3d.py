@@ -86,6 +86,8 @@ def test_batch_broadcasting_and_indexing():
     tr = Translate(t)
     assert tr.clone().get_matrix().requires_grad and not tr.detach().get_matrix().requires_grad
     assert Transform3d().get_matrix().dtype == torch.get_default_dtype()
+    torch.testing.assert_close(Scale(2.0).get_matrix()[0].diagonal(), torch.tensor([2.0, 2.0, 2.0, 1.0]))
+    torch.testing.assert_close(Translate([1.0, 2.0, 3.0]).get_matrix()[0, 3], torch.tensor([1.0, 2.0, 3.0, 1.0]))
 
 
 def test_gradcheck_transform_points():
@@ -112,6 +114,8 @@ def test_gradcheck_transform_points():
         (lambda: Translate(torch.zeros(2, 3)).compose(Translate(torch.zeros(3, 3))), ValueError, "others"),
         (lambda: Translate(torch.zeros(2, 3)).compose("nope"), TypeError, "others"),
         (lambda: Scale(0.0), ValueError, "x"),
+        (lambda: Translate(1.0), ValueError, "x"),
+        (lambda: Translate([1.0, 2.0]), ValueError, "x"),
         (lambda: Translate(float("inf"), 0.0, 0.0), ValueError, "x"),
         (lambda: Translate([1.0, 2.0], [1.0, 2.0, 3.0], 0.0), ValueError, "y"),
         (lambda: Rotate(torch.eye(4)), ValueError, "R"),

@@ -212,7 +212,7 @@ def _resolve(dtype, device, *tensors):
     return dtype or torch.get_default_dtype(), device
 
 
-def _vec3(x, y, z, name: str, dtype, device) -> torch.Tensor:
+def _vec3(x, y, z, name: str, dtype, device, allow_singleton: bool = True) -> torch.Tensor:
     """Parse ``x`` as (N, 3) (when y, z are None and x is not a scalar) or x, y, z as broadcast
     scalars / (N,) vectors; returns (N, 3)."""
     dtype, device = _resolve(dtype, device, x, y, z)
@@ -233,6 +233,8 @@ def _vec3(x, y, z, name: str, dtype, device) -> torch.Tensor:
     if y is None and z is None and xt.dim() >= 1 and xt.shape[-1] == 3 and xt.dim() <= 2:
         return xt.reshape(-1, 3)
     if y is None and z is None:
+        if not allow_singleton:
+            raise ValueError(f"{name}: expected shape (N, 3) or (3,), or y and z as well, got shape {tuple(xt.shape)}")
         y = z = x
     yt, zt = as_t(y, "y"), as_t(z, "z")
     for t, nm in ((xt, name), (yt, "y"), (zt, "z")):
@@ -258,8 +260,8 @@ def _affine(lin: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
 
 
 def Translate(x, y=None, z=None, dtype: Optional[torch.dtype] = None, device=None) -> Transform3d:
-    """Translation by ``x`` ``(N, 3)`` or by scalars / ``(N,)`` vectors ``x, y, z``."""
-    t = _vec3(x, y, z, "x", dtype, device)
+    """Translation by ``x`` ``(N, 3)`` / ``(3,)``, or by scalars / ``(N,)`` vectors ``x, y, z``."""
+    t = _vec3(x, y, z, "x", dtype, device, allow_singleton=False)
     eye = torch.eye(3, dtype=t.dtype, device=t.device).expand(t.shape[0], 3, 3)
     return Transform3d._make(_affine(eye, t), _affine(eye, -t))
 
