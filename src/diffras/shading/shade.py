@@ -11,7 +11,7 @@ from the world-space vertices and vertex normals, and the camera position is
     specular = material.specular_color * light.specular(normal, point, camera, material.shininess)
 
 Batches: ``lights``, ``materials`` and the cameras have a batch of 1 (shared) or N (one per mesh).
-Empty fragments (``pix_to_face == -1``) get a colour too (from zero points/normals); blending ignores it.
+Empty fragments (``pix_to_face == -1``) get colour 0; blending ignores them.
 """
 from __future__ import annotations
 
@@ -54,6 +54,34 @@ def apply_lighting(points: torch.Tensor, normals: torch.Tensor, lights: Any, cam
     return ambient, diffuse, specular
 
 
+def _filled(fragments: Any) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flat indices (M,) of the filled fragment slots, their packed faces (M,) and image indices (M,)."""
+    p2f = fragments.pix_to_face.reshape(-1)
+    sel = (p2f >= 0).nonzero().squeeze(1)
+    per_image = fragments.pix_to_face[0].numel() if fragments.pix_to_face.shape[0] else 1
+    return sel, p2f[sel], torch.div(sel, per_image, rounding_mode="floor")
+
+
+def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
+                  lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
+    """(M, C) ``(ambient + diffuse) * texels + specular`` for M fragments of images ``image_idx``."""
+    if len(lights) > 1:
+        lights = lights.gather_props(image_idx)
+    if len(materials) > 1:
+        materials = materials.gather_props(image_idx)
+    if cam.shape[0] > 1:
+        cam = cam[image_idx.to(cam.device)]
+    ambient, diffuse, specular = apply_lighting(points, normals, lights, cam, materials)
+    return (ambient + diffuse) * texels + specular
+
+
+def _scatter(values: torch.Tensor, sel: torch.Tensor, fragments: Any) -> torch.Tensor:
+    """(N, H, W, K, C): ``values`` (M, C) at the filled slots ``sel``, 0 elsewhere."""
+    shape = fragments.pix_to_face.shape
+    out = values.new_zeros(shape.numel(), values.shape[-1]).index_copy(0, sel, values)
+    return out.view(shape + (values.shape[-1],))
+
+
 def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
                   texels: torch.Tensor) -> torch.Tensor:
     """Per-pixel lighting: interpolate world positions and vertex normals at each fragment, light there.
@@ -63,18 +91,21 @@ def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materi
         lights, cameras, materials: batch 1 or N. texels: (N, H, W, K, C) albedo per fragment.
 
     Returns:
-        (N, H, W, K, C) ``(ambient + diffuse) * texels + specular``.
+        (N, H, W, K, C) ``(ambient + diffuse) * texels + specular``; 0 in empty slots. Only filled slots are
+        computed (the cost follows the covered fragments, not N * H * W * K).
     """
     cam = cameras.get_camera_center()
     _check_batches(len(meshes), lights, materials, cam)
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    # One interpolation for position and normal together (one gather instead of two).
-    attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
-    pix = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, attrs)
-    points, normals = pix[..., :3], pix[..., 3:]
-    ambient, diffuse, specular = apply_lighting(points, normals, lights, cam, materials)
-    return (ambient + diffuse) * texels + specular
+    sel, face_idx, image_idx = _filled(fragments)
+    # Position and normal interpolated together: one gather of (M, 3, 6).
+    attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces[face_idx]]
+    bary = fragments.bary_coords.reshape(-1, 3)[sel].to(verts.dtype)
+    pix = (bary[:, :, None] * attrs).sum(dim=1)
+    tex = texels.reshape(-1, texels.shape[-1])[sel]
+    colors = _light_filled(pix[:, :3], pix[:, 3:], tex, image_idx, lights, cam, materials)
+    return _scatter(colors, sel, fragments)
 
 
 def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
@@ -87,15 +118,12 @@ def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materia
     _check_batches(len(meshes), lights, materials, cam)
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    face_attrs = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
-    p2f = fragments.pix_to_face
-    if face_attrs.shape[0] == 0:
-        pix = face_attrs.new_zeros(p2f.shape + (6,))
-    else:
-        pix = face_attrs[p2f.clamp(min=0)]
-        pix = torch.where((p2f >= 0)[..., None], pix, torch.zeros_like(pix))
-    ambient, diffuse, specular = apply_lighting(pix[..., :3], pix[..., 3:], lights, cam, materials)
-    return (ambient + diffuse) * texels + specular
+    sel, face_idx, image_idx = _filled(fragments)
+    centroids = verts[faces[face_idx]].mean(dim=1)
+    normals = meshes.faces_normals_packed().to(verts.dtype)[face_idx]
+    tex = texels.reshape(-1, texels.shape[-1])[sel]
+    colors = _light_filled(centroids, normals, tex, image_idx, lights, cam, materials)
+    return _scatter(colors, sel, fragments)
 
 
 def gouraud_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:

@@ -1,0 +1,94 @@
+"""The composed renderer: a rasterizer followed by a shader (PyTorch3D's ``MeshRenderer``)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Tuple
+
+import torch
+import torch.nn as nn
+
+__all__ = ["MeshRenderer", "MeshRendererWithFragments"]
+
+
+class MeshRendererWithFragments(nn.Module):
+    """``rasterizer`` then ``shader``; returns ``(images, fragments)``.
+
+    Args:
+        rasterizer: a module ``rasterizer(meshes, **kwargs) -> Fragments`` (e.g. ``diffras.raster.MeshRasterizer``)
+            with a ``cameras`` attribute (or cameras passed per call).
+        shader: a module ``shader(fragments, meshes, **kwargs) -> images`` (e.g. ``SoftPhongShader``).
+
+    ``forward(meshes, **kwargs)``: keyword arguments (``cameras``, ``lights``, ``materials``,
+    ``blend_params``, ``raster_settings``, ``znear``, ``zfar``...) go to both the rasterizer and the shader,
+    as in PyTorch3D. Two conveniences:
+
+    - **N views of one mesh in one call**: when ``meshes`` holds one mesh and the cameras hold N > 1, the
+      mesh is extended to N copies (``meshes.extend(N)``) before rasterizing, so image n is the mesh seen by
+      camera n. Other batch sizes must match (1 camera broadcasts over N meshes).
+    - the rasterizer's cameras are passed on to a shader that has none of its own.
+
+    Returns:
+        images ((N, H, W, 4) RGBA for the colour shaders, (N, H, W, 1) for the depth shaders) and the
+        ``Fragments``.
+    """
+
+    def __init__(self, rasterizer: nn.Module, shader: nn.Module) -> None:
+        super().__init__()
+        if not callable(rasterizer):
+            raise TypeError(f"rasterizer: expected a callable module, got {type(rasterizer).__name__}")
+        if not callable(shader):
+            raise TypeError(f"shader: expected a callable module, got {type(shader).__name__}")
+        self.rasterizer = rasterizer
+        self.shader = shader
+
+    def to(self, *args: Any, **kwargs: Any) -> "MeshRendererWithFragments":
+        """Move the rasterizer's and the shader's cameras/lights/materials too."""
+        for m in (self.rasterizer, self.shader):
+            if hasattr(m, "to"):
+                m.to(*args, **kwargs)
+        return super().to(*args, **kwargs)
+
+    def _prepare(self, meshes: Any, kwargs: dict) -> Tuple[Any, dict]:
+        cameras = kwargs.get("cameras", getattr(self.rasterizer, "cameras", None))
+        if cameras is not None:
+            n_cam, n_mesh = len(cameras), len(meshes)
+            if n_mesh == 1 and n_cam > 1:
+                meshes = meshes.extend(n_cam)
+            elif n_cam not in (1, n_mesh):
+                raise ValueError(
+                    f"cameras: expected a batch of 1 or {n_mesh} (the number of meshes), or one mesh for any "
+                    f"number of cameras, got {n_cam} cameras"
+                )
+            if "cameras" not in kwargs and getattr(self.shader, "cameras", True) is None:
+                kwargs = dict(kwargs, cameras=cameras)
+        return meshes, kwargs
+
+    def _raster_kwargs(self, kwargs: dict) -> dict:
+        # diffras's MeshRasterizer rejects unknown keywords (a typo must not pass silently), so it gets only
+        # its own; any other rasterizer gets everything, as in PyTorch3D.
+        from .raster import MeshRasterizer, RasterSettings
+
+        if not isinstance(self.rasterizer, MeshRasterizer):
+            return kwargs
+        names = {f.name for f in dataclasses.fields(RasterSettings)} | {"cameras", "raster_settings"}
+        return {k: v for k, v in kwargs.items() if k in names}
+
+    def forward(self, meshes: Any, **kwargs: Any):
+        meshes, kwargs = self._prepare(meshes, kwargs)
+        fragments = self.rasterizer(meshes, **self._raster_kwargs(kwargs))
+        images = self.shader(fragments, meshes, **kwargs)
+        return images, fragments
+
+
+class MeshRenderer(MeshRendererWithFragments):
+    """``rasterizer`` then ``shader``; returns only the images ((N, H, W, 4) RGBA for the colour shaders).
+
+    See :class:`MeshRendererWithFragments` for the arguments and the one-mesh / N-cameras convenience::
+
+        renderer = MeshRenderer(MeshRasterizer(cameras, RasterSettings(512)), SoftPhongShader(cameras=cameras))
+        images = renderer(mesh)               # (len(cameras), 512, 512, 4)
+    """
+
+    def forward(self, meshes: Any, **kwargs: Any) -> torch.Tensor:
+        images, _ = super().forward(meshes, **kwargs)
+        return images
