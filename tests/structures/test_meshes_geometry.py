@@ -182,3 +182,20 @@ def test_offset_scale_update_padded():
     assert torch.equal(m7.faces_padded(), m.faces_padded())
     m7.verts_normals_padded().pow(2).sum().backward()
     assert newp.grad[1, 3:].abs().sum() == 0 and newp.grad.abs().sum() > 0
+
+
+def test_gradcheck_through_batching_ops():
+    from diffras.structures import join_meshes_as_batch, join_meshes_as_scene
+
+    verts, faces = random_lists([(5, 5), (4, 3)], 8, dtype=torch.float64)
+    nv = [v.shape[0] for v in verts]
+
+    def fn(vp, off):
+        m = Meshes(list(torch.split(vp, nv)), faces).offset_verts(off)
+        padded = m.update_padded(m.verts_padded() * 1.5)
+        joined = join_meshes_as_batch([padded[1], m.extend(2)[[0, 3]]])
+        return join_meshes_as_scene(joined).verts_normals_packed(), joined.faces_areas_packed(), joined.verts_padded()
+
+    vp = torch.cat(verts).requires_grad_(True)
+    off = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fn, (vp, off))
