@@ -344,3 +344,44 @@ def test_gradcheck_maps_through_the_pyramid():
     screen_quad(tex_map, (4, 3))[0, 0].sum().backward()
     assert torch.allclose(tex_map.grad[:4, :4], torch.full((4, 4, 1), 1 / 16, dtype=torch.float64))
     assert float(tex_map.grad.sum()) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------ misc
+def test_empty_fragments_give_zeros_for_every_class():
+    verts, faces = two_meshes()
+    m = Meshes(verts, faces)
+    p2f = torch.full((2, 3, 4, 2), -1)
+    bary = torch.full((2, 3, 4, 2, 3), -1.0, dtype=torch.float64)
+    frags = Fragments(p2f, bary[..., 0], bary, bary[..., 0])
+    texs = [TexturesVertex([torch.rand(5, 3), torch.rand(4, 3)]),
+            TexturesUV([torch.rand(8, 8, 3), torch.rand(4, 4, 3)], [faces[0], faces[1]],
+                       [torch.rand(5, 2), torch.rand(4, 2)]),
+            TexturesAtlas([torch.rand(3, 2, 2, 3), torch.rand(2, 2, 2, 3)])]
+    for t in texs:
+        out = t.sample_textures(frags, m)
+        assert out.shape == (2, 3, 4, 2, 3) and not out.any()
+
+
+def test_float32_by_default_and_dtype_promotion():
+    verts, faces = two_meshes(torch.float32)
+    m = Meshes(verts, faces)
+    frags = mesh_fragments(m, dtype=torch.float32)
+    tex = TexturesUV([torch.rand(8, 8, 3), torch.rand(4, 4, 3)], faces, [torch.rand(5, 2), torch.rand(4, 2)])
+    out32 = tex.sample_textures(frags, m)
+    assert out32.dtype == torch.float32
+    frags64 = Fragments(frags.pix_to_face, frags.zbuf.double(), frags.bary_coords.double(), frags.dists.double())
+    out64 = tex.sample_textures(frags64, m)
+    assert out64.dtype == torch.float64 and torch.allclose(out64.float(), out32, atol=1e-5)
+    assert TexturesVertex([torch.rand(5, 3), torch.rand(4, 3)]).sample_textures(frags, m).dtype == torch.float32
+
+
+def test_cached_pyramid_follows_in_place_edits():
+    tex_map = torch.rand(32, 24, 1, dtype=torch.float64)
+    first = screen_quad(tex_map, (8, 6))
+    # Same TexturesUV object sampled twice, with an in-place edit of its map in between.
+    frags, mesh, faces = _QUAD_CACHE[(8, 6)]
+    uvs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    tex = TexturesUV([tex_map], [faces], [uvs], align_corners=False)
+    assert torch.equal(tex.sample_textures(frags, mesh)[0, :, :, 0], first)
+    tex_map.mul_(2)
+    assert torch.allclose(tex.sample_textures(frags, mesh)[0, :, :, 0], 2 * first)
