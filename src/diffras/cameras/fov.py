@@ -16,10 +16,14 @@ from .base import CamerasBase, _check_positive
 __all__ = ["FoVOrthographicCameras", "FoVPerspectiveCameras"]
 
 
+def _column_matrix(rows) -> torch.Tensor:
+    """(N, 4, 4) column-vector matrix from 16 (N,) tensors in row-major order."""
+    return torch.stack(rows, 1).reshape(-1, 4, 4)
+
+
 def _row_vector_transform(rows) -> Transform3d:
     """Transform3d from a column-vector 4x4 given as 16 (N,) tensors in row-major order."""
-    k = torch.stack(rows, 1).reshape(-1, 4, 4)
-    return Transform3d._make(k.transpose(1, 2))
+    return Transform3d._make(_column_matrix(rows).transpose(1, 2))
 
 
 def _check_depth_range(znear: torch.Tensor, zfar: torch.Tensor) -> None:
@@ -39,7 +43,9 @@ class FoVPerspectiveCameras(CamerasBase):
         znear, zfar: (N,) near/far plane depths, ``0 < znear < zfar``.
         aspect_ratio: (N,) > 0, the NDC x extent relative to y (1 for square pixels, since NDC already
             accounts for the image's aspect).
-        fov: (N,) field of view over the NDC range [-1, 1] of y, in (0, 180) degrees.
+        fov: (N,) field of view spanned by NDC y in [-1, 1], in (0, 180) degrees: the vertical field
+            of view of a landscape image, the horizontal one of a portrait image (whose shorter side
+            is its width) when ``aspect_ratio = 1``.
         degrees: whether ``fov`` is in degrees (else radians).
         R: (N, 3, 3) world-to-view rotation (default identity); T: (N, 3) (default zeros).
         device: where to put the parameters (default: the device of the tensor arguments).
@@ -79,20 +85,26 @@ class FoVPerspectiveCameras(CamerasBase):
     def is_perspective(self) -> bool:
         return True
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (the OpenGL-style matrix, transposed for row vectors)."""
-        fov = self.fov * (math.pi / 180.0) if self.degrees else self.fov
+    def compute_projection_matrix(self, znear, zfar, fov, aspect_ratio, degrees: bool) -> torch.Tensor:
+        """(N, 4, 4) projection matrix for **column** vectors from (N,) tensors, as PyTorch3D's
+        method of the same name (``get_projection_transform`` uses its transpose)."""
+        fov = fov * (math.pi / 180.0) if degrees else fov
         t = torch.tan(fov / 2)
-        n, f = self.znear, self.zfar
+        n, f = znear, zfar
         zero, one = torch.zeros_like(n), torch.ones_like(n)
-        return _row_vector_transform(
+        return _column_matrix(
             (
-                1 / (t * self.aspect_ratio), zero, zero, zero,
+                1 / (t * aspect_ratio), zero, zero, zero,
                 zero, 1 / t, zero, zero,
                 zero, zero, f / (f - n), -f * n / (f - n),
                 zero, zero, one, zero,
             )
         )
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (the OpenGL-style matrix, transposed for row vectors)."""
+        k = self.compute_projection_matrix(self.znear, self.zfar, self.fov, self.aspect_ratio, self.degrees)
+        return Transform3d._make(k.transpose(1, 2))
 
 
 class FoVOrthographicCameras(CamerasBase):
@@ -134,17 +146,25 @@ class FoVOrthographicCameras(CamerasBase):
     def is_perspective(self) -> bool:
         return False
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> NDC (affine)."""
-        n, f = self.znear, self.zfar
-        sx, sy, sz = self.scale_xyz.unbind(1)
-        wx, wy = self.max_x - self.min_x, self.max_y - self.min_y
+    def compute_projection_matrix(self, znear, zfar, max_x, min_x, max_y, min_y, scale_xyz) -> torch.Tensor:
+        """(N, 4, 4) projection matrix for **column** vectors from (N,) tensors and (N, 3)
+        ``scale_xyz``, as PyTorch3D's method of the same name."""
+        n, f = znear, zfar
+        sx, sy, sz = scale_xyz.unbind(1)
+        wx, wy = max_x - min_x, max_y - min_y
         zero, one = torch.zeros_like(n), torch.ones_like(n)
-        return _row_vector_transform(
+        return _column_matrix(
             (
-                2 * sx / wx, zero, zero, -(self.max_x + self.min_x) / wx,
-                zero, 2 * sy / wy, zero, -(self.max_y + self.min_y) / wy,
+                2 * sx / wx, zero, zero, -(max_x + min_x) / wx,
+                zero, 2 * sy / wy, zero, -(max_y + min_y) / wy,
                 zero, zero, sz / (f - n), -n / (f - n),
                 zero, zero, zero, one,
             )
         )
+
+    def get_projection_transform(self) -> Transform3d:
+        """View -> NDC (affine)."""
+        k = self.compute_projection_matrix(
+            self.znear, self.zfar, self.max_x, self.min_x, self.max_y, self.min_y, self.scale_xyz
+        )
+        return Transform3d._make(k.transpose(1, 2))
