@@ -200,6 +200,8 @@ class Meshes:
     def _faces_local_packed(self) -> torch.Tensor:
         # Faces with per-mesh (local) vertex indices, packed.
         def fn():
+            if len(self) == 1:
+                return self._faces_packed
             off = self.mesh_to_verts_packed_first_idx()[self.faces_packed_to_mesh_idx()]
             return self._faces_packed - off.unsqueeze(1)
 
@@ -208,11 +210,12 @@ class Meshes:
     # -- list and padded views ----------------------------------------------------------------------------
     def verts_list(self) -> List[torch.Tensor]:
         """List of N ``(V_i, 3)`` float tensors (views of the packed vertices)."""
-        return self._geom_get("verts_list", lambda: list(torch.split(self._verts_packed, self._nv)))
+        # A fresh list each call, so a caller appending to it cannot corrupt the cache.
+        return list(self._geom_get("verts_list", lambda: torch.split(self._verts_packed, self._nv)))
 
     def faces_list(self) -> List[torch.Tensor]:
         """List of N ``(F_i, 3)`` int64 tensors with local (per-mesh) vertex indices."""
-        return self._topo_get("faces_list", lambda: list(torch.split(self._faces_local_packed(), self._nf)))
+        return list(self._topo_get("faces_list", lambda: torch.split(self._faces_local_packed(), self._nf)))
 
     def _pad_verts_like(self, x: torch.Tensor) -> torch.Tensor:
         # (sum V, C) per-vertex values -> (N, V, C) padded with 0; a free view when all meshes have V verts.
