@@ -217,3 +217,25 @@ def test_screen_transform_agrees_with_raster_pixel_centres():
         jj, ii = torch.meshgrid(torch.arange(W), torch.arange(H), indexing="xy")
         torch.testing.assert_close(scr[:, 0], (jj.reshape(-1) + 0.5).double())
         torch.testing.assert_close(scr[:, 1], (ii.reshape(-1) + 0.5).double())
+
+
+def test_join_cameras_as_batch():
+    from diffras.cameras import FoVOrthographicCameras, join_cameras_as_batch
+
+    R, T = _pose(3)
+    f = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    a = PerspectiveCameras(focal_length=f[:2], R=R[:2], T=T[:2], image_size=(8, 10))
+    b = PerspectiveCameras(focal_length=f[2:], R=R[2:], T=T[2:], image_size=(6, 4))
+    ab = join_cameras_as_batch([a, b])
+    X = torch.randn(3, 5, 3, dtype=torch.float64)
+    want = torch.cat((a.transform_points_screen(X[:2]), b.transform_points_screen(X[2:])))
+    torch.testing.assert_close(ab.transform_points_screen(X), want)
+    assert len(ab) == 3 and ab.image_size.tolist()[2] == [6.0, 4.0]
+    ab.transform_points(X).sum().backward()
+    assert f.grad is not None and torch.all(f.grad != 0)
+    with pytest.raises(TypeError, match=r"cameras_list\[1\]"):
+        join_cameras_as_batch([a, FoVOrthographicCameras()])
+    with pytest.raises(ValueError, match=r"cameras_list\[1\]"):
+        join_cameras_as_batch([a, PerspectiveCameras()])
+    with pytest.raises(ValueError, match="cameras_list"):
+        join_cameras_as_batch([])

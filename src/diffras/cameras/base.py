@@ -19,7 +19,7 @@ import torch
 from .._validation import _describe, check_tensor
 from ..transforms import Rotate, Transform3d, Translate
 
-__all__ = ["CamerasBase", "get_ndc_to_screen_transform", "get_screen_to_ndc_transform"]
+__all__ = ["CamerasBase", "get_ndc_to_screen_transform", "get_screen_to_ndc_transform", "join_cameras_as_batch"]
 
 
 def _resolve_device_dtype(device, values: Dict[str, Any]) -> Tuple[torch.device, torch.dtype]:
@@ -327,6 +327,33 @@ class CamerasBase:
         if len(new) == 0:
             raise ValueError("index: expected to select at least one camera, got none")
         return new
+
+
+def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
+    """One batch of ``sum(len(c))`` cameras from cameras of one class with the same flags
+    (``degrees``, ``in_ndc``), on one device; differentiable (parameters are concatenated)."""
+    if not isinstance(cameras_list, (list, tuple)) or not cameras_list:
+        raise ValueError(f"cameras_list: expected a non-empty list of cameras, got {_describe(cameras_list)}")
+    first = cameras_list[0]
+    if not isinstance(first, CamerasBase):
+        raise TypeError(f"cameras_list[0]: expected a diffras camera, got {_describe(first)}")
+    for i, c in enumerate(cameras_list[1:], 1):
+        if type(c) is not type(first):
+            raise TypeError(f"cameras_list[{i}]: expected {type(first).__name__} (as cameras_list[0]), got {_describe(c)}")
+        if c.device != first.device:
+            raise ValueError(f"cameras_list[{i}]: expected device {first.device} (as cameras_list[0]), got {c.device}")
+        if c.in_ndc() != first.in_ndc() or getattr(c, "degrees", None) != getattr(first, "degrees", None):
+            raise ValueError(f"cameras_list[{i}]: expected the flags (in_ndc, degrees) of cameras_list[0], got others")
+        if (c.image_size is None) != (first.image_size is None):
+            raise ValueError(f"cameras_list[{i}]: expected an image_size iff cameras_list[0] has one")
+    dtype = first.dtype
+    for c in cameras_list[1:]:
+        dtype = torch.promote_types(dtype, c.dtype)
+    new = copy.copy(first)
+    for name in first._names():
+        setattr(new, name, torch.cat([getattr(c, name).to(dtype) for c in cameras_list], 0))
+    new._N = new.R.shape[0]
+    return new
 
 
 def _ndc_to_screen_matrix(image_size: torch.Tensor, with_xyflip: bool):
