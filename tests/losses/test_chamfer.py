@@ -187,12 +187,12 @@ def test_all_zero_weights_give_zero():
 @pytest.mark.parametrize("norm", [1, 2])
 def test_gradcheck(norm):
     g = torch.Generator().manual_seed(11 + norm)
-    x = torch.randn(2, 5, 3, dtype=torch.float64, generator=g, requires_grad=True)
-    y = torch.randn(2, 4, 3, dtype=torch.float64, generator=g, requires_grad=True)
-    xn = torch.randn(2, 5, 3, dtype=torch.float64, generator=g, requires_grad=True)
-    yn = torch.randn(2, 4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    x = torch.randn(2, 4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.randn(2, 3, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    xn = torch.randn(2, 4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    yn = torch.randn(2, 3, 3, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.tensor([0.7, 1.3], dtype=torch.float64, requires_grad=True)
-    xl, yl = torch.tensor([5, 3]), torch.tensor([4, 2])
+    xl, yl = torch.tensor([4, 3]), torch.tensor([3, 2])
 
     def f(x, y, xn, yn, w):
         return chamfer_distance(x, y, xl, yl, xn, yn, weights=w, norm=norm)
@@ -219,14 +219,15 @@ def test_gradient_matches_dense_autograd():
 
 @pytest.mark.slow
 def test_memory_is_bounded_by_chunking():
-    # 20k x 20k float32 would be a 1.6 GB matrix per direction; the chunked search must stay far below.
+    # 12k x 12k float32 would be a 576 MB matrix per direction; the chunked search must stay far below.
     code = textwrap.dedent(
         """
         import resource, torch
         from diffras.losses import chamfer_distance
         torch.manual_seed(0)
-        x = torch.rand(1, 20000, 3, requires_grad=True)
-        y = torch.rand(1, 20000, 3)
+        torch.set_num_threads(1)  # a shared, busy machine makes two OpenMP threads far slower than one
+        x = torch.rand(1, 12000, 3, requires_grad=True)
+        y = torch.rand(1, 12000, 3)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         loss, _ = chamfer_distance(x, y)
         loss.backward()
@@ -237,7 +238,7 @@ def test_memory_is_bounded_by_chunking():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     grown_mb, loss = map(float, out.stdout.split())
-    assert grown_mb < 300, f"peak memory grew by {grown_mb:.0f} MB"
+    assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB"
     assert 0 < loss < 1e-2  # dense uniform clouds: nearest neighbours are close
 
 

@@ -196,7 +196,9 @@ def knn_points(
     Returns:
         :class:`KNN` ``(dists, idx, knn)``. ``dists`` and ``knn`` are differentiable with respect to
         ``p1`` and ``p2``; the choice of neighbours is piecewise constant and carries no gradient.
-        Equal distances keep the lower index first for K = 1.
+        The search ranks Euclidean candidates by ``|y|^2 - 2 x.y`` (on clouds centred on ``p2``), so
+        among distances equal up to rounding the choice is unspecified; the returned ``dists`` are
+        always the exact distances to the chosen points.
     """
     sizes: dict = {}
     _check_cloud(p1, "p1", sizes)
