@@ -1,6 +1,5 @@
 """OpenCV / OpenGL conversions: the same world point lands on the same pixel in both conventions,
 with each convention's projection written out in numpy here."""
-import math
 
 import numpy as np
 import pytest

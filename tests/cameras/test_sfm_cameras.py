@@ -1,6 +1,5 @@
 """PerspectiveCameras / OrthographicCameras (NDC and screen), NDC and screen spaces, against
 numpy pinhole math and pixel positions written out here."""
-import math
 
 import numpy as np
 import pytest

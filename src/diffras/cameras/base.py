@@ -80,11 +80,9 @@ def batch_params(device, specs: Dict[str, Tuple[Any, Tuple[int, ...]]]) -> Tuple
     return n, out
 
 
-def _check_positive(t: torch.Tensor, name: str, *, allow_zero: bool = False) -> None:
-    bad = (t < 0) if allow_zero else (t <= 0)
-    if bool(bad.any()):
-        op = ">=" if allow_zero else ">"
-        raise ValueError(f"{name}: expected values {op} 0, got {t.detach().min().item()}")
+def _check_positive(t: torch.Tensor, name: str) -> None:
+    if bool((t <= 0).any()):
+        raise ValueError(f"{name}: expected values > 0, got {t.detach().min().item()}")
 
 
 def parse_image_size(image_size, name: str, device, dtype) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 
 from .._validation import _describe
 from ..transforms import Transform3d
-from .base import CamerasBase, batch_params, parse_image_size
+from .base import CamerasBase, parse_image_size
 from .fov import _row_vector_transform
 
 __all__ = ["OrthographicCameras", "PerspectiveCameras"]
