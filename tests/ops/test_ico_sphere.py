@@ -82,3 +82,23 @@ def test_subdivide_faces_midpoints_and_grad():
 def test_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         ico_sphere(**kwargs)
+
+
+V3 = torch.rand(3, 3)
+F1 = torch.tensor([[0, 1, 2]])
+
+
+@pytest.mark.parametrize("verts, faces, exc, match", [
+    (V3.tolist(), F1, TypeError, "verts"),
+    (V3.long(), F1, TypeError, "verts"),
+    (V3, F1.float(), TypeError, "faces"),
+    (V3[:, :2], F1, ValueError, "verts"),
+    (V3, F1[0], ValueError, "faces"),
+    (torch.full((3, 3), float("nan")), F1, ValueError, "verts"),
+    (V3, torch.tensor([[0, 1, 3]]), ValueError, "faces"),
+    (V3, torch.tensor([[0, -1, 2]]), ValueError, "faces"),
+    (V3, F1.to("meta"), ValueError, "faces"),
+])
+def test_subdivide_faces_bad_input(verts, faces, exc, match):
+    with pytest.raises(exc, match=match):
+        subdivide_faces(verts, faces)

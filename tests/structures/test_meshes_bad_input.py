@@ -92,3 +92,5 @@ def test_method_inputs_rejected():
         m.update_padded(torch.full((2, 4, 3), float("nan")))
     with pytest.raises(IndexError):
         m.get_mesh_verts_faces(2)
+    with pytest.raises(TypeError, match="dtype"):
+        m.to(dtype=torch.int64)

@@ -49,6 +49,13 @@ def test_cube_normals_areas_bbox():
         torch.testing.assert_close(vn[i], acc / acc.norm())
         # Every cube corner normal points away from the centre along the diagonal octant.
         assert torch.all(torch.sign(vn[i]) == torch.sign(v[i] - 0.5))
+    # by hand: corner 0 = (0,0,0) lies in both triangles of x=0, y=0, z=0 -> (-1,-1,-1)/sqrt 3; corner 7 likewise
+    # (+1,+1,+1)/sqrt 3; corner 1 = (0,0,1) is in one triangle of x=0 and of y=0 (area 1/2 each) and both of
+    # z=1 -> (-1/2, -1/2, 1) -> (-1, -1, 2)/sqrt 6
+    s3, s6 = 1 / math.sqrt(3), 1 / math.sqrt(6)
+    torch.testing.assert_close(vn[0], torch.tensor([-s3, -s3, -s3], dtype=v.dtype))
+    torch.testing.assert_close(vn[7], torch.tensor([s3, s3, s3], dtype=v.dtype))
+    torch.testing.assert_close(vn[1], torch.tensor([-s6, -s6, 2 * s6], dtype=v.dtype))
     torch.testing.assert_close(m.get_bounding_boxes(), torch.tensor([[[0.0, 1.0]] * 3], dtype=v.dtype))
 
 

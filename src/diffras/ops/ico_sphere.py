@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from .._validation import check_int
+from .._validation import check_index_range, check_int, check_tensor
 from ..structures import Meshes
 
 __all__ = ["ico_sphere", "subdivide_faces"]
@@ -44,6 +44,13 @@ def subdivide_faces(verts: torch.Tensor, faces: torch.Tensor):
         vertices are the inputs, then the midpoints. Each child keeps its parent's winding.
         Differentiable with respect to ``verts``.
     """
+    check_tensor(verts, "verts", shape=(None, 3), dtype="float", finite=True)
+    check_tensor(faces, "faces", shape=(None, 3), dtype="int", device=verts.device)
+    faces = check_index_range(faces.to(torch.int64), "faces", verts.shape[0])
+    return _subdivide(verts, faces)
+
+
+def _subdivide(verts: torch.Tensor, faces: torch.Tensor):
     nv, nf = verts.shape[0], faces.shape[0]
     v0, v1, v2 = faces.unbind(1)
     # Edges opposite corners 0, 1, 2: (v1, v2), (v2, v0), (v0, v1).
@@ -81,6 +88,6 @@ def ico_sphere(level: int = 0, device=None, dtype: Optional[torch.dtype] = None)
     device = torch.empty(0, device=device).device
     verts, faces = _icosahedron(device, dtype)
     for _ in range(level):
-        verts, faces = subdivide_faces(verts, faces)
+        verts, faces = _subdivide(verts, faces)
         verts = verts / verts.norm(dim=1, keepdim=True)
     return Meshes([verts], [faces])

@@ -377,6 +377,8 @@ class Meshes:
 
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "Meshes":
         """Meshes on ``device`` (vertices cast to ``dtype`` if given); returns ``self`` if nothing changes."""
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
         device = self.device if device is None else torch.device(device)
         if device.type != "cpu" and device.index is None and device.type == self.device.type:
             device = self.device
