@@ -138,3 +138,15 @@ def test_grazing_checkerboard_averages_to_grey(case):
     assert abs(float(filtered.mean()) - 0.5) < 0.01
     assert float(filtered.var()) < 0.01  # measured 0.006 (big_map), far below:
     assert float(aliased.var()) > 0.15  # measured 0.19: the unfiltered samples are almost black or white
+
+
+def test_nearest_lookups_are_not_filtered_unless_asked():
+    tex = torch.rand(32, 24, 1, dtype=torch.float64)
+    frags, m, faces, uvs = screen_grid((8, 6), n=1)
+    sample = lambda **kw: TexturesUV([tex], [faces], [uvs], sampling_mode="nearest", **kw).sample_textures(frags, m)  # noqa: E731
+    auto, off, on = sample(), sample(mipmap=False), sample(mipmap=True)
+    assert torch.equal(auto, off)
+    cov = frags.pix_to_face >= 0
+    texels = set(tex.flatten().tolist())
+    assert all(v in texels for v in auto[cov].flatten().tolist())  # label-safe: only real texel values
+    assert not torch.equal(on, off)

@@ -41,10 +41,14 @@ class TexturesUV(TexturesBase):
             Example (PyTorch3D's): with align_corners=True, a (1001, 101) map and uv = (0.4, 0.3) reads
             ``map[700, 40]``.
         sampling_mode: ``"bilinear"`` (default) or ``"nearest"`` (the nearest texel centre).
-        mipmap: ``None`` / ``"auto"`` (default) or True: trilinear mip-mapping where the map is minified
-            (more than one texel per pixel step), plain sampling of level 0 elsewhere, so magnified
-            textures are sampled exactly as without mipmaps; the pyramid is only built when some fragment
-            is minified. False: level 0 everywhere (PyTorch3D's behaviour, aliases when minified).
+        mipmap: ``None`` / ``"auto"`` (default): trilinear mip-mapping of bilinear lookups where the map
+            is minified (more than one texel per pixel step) and plain level-0 sampling elsewhere, so
+            magnified textures are sampled exactly as without mipmaps; the pyramid is only built when
+            some fragment is minified (and cached while the maps need no gradient). ``"auto"`` leaves
+            ``"nearest"`` lookups unfiltered (label maps must not be averaged). True: also for
+            ``"nearest"`` (nearest texel of the two nearest levels, blended). False: level 0 everywhere
+            (PyTorch3D's behaviour; aliases when minified). The level comes from the UV differences
+            between neighbouring pixels, see ``diffras.shading.mipmap.footprint_lod``.
 
     Sampling is differentiable with respect to ``maps`` (through every level of the pyramid),
     ``verts_uvs`` and ``fragments.bary_coords``; the mip level choice itself carries no gradient.
@@ -81,7 +85,7 @@ class TexturesUV(TexturesBase):
         self.padding_mode = PADDING_MODES[padding_mode]
         self.align_corners = align_corners
         self.sampling_mode = sampling_mode
-        self.mipmap = mipmap is not False
+        self.mipmap = "auto" if mipmap is None else mipmap
 
         m = _field_from_input(maps, "maps", 3)
         fu = _field_from_input(faces_uvs, "faces_uvs", 2)
@@ -233,6 +237,10 @@ class TexturesUV(TexturesBase):
                              self.padding_mode, self.align_corners, self.sampling_mode)
         return vals.view(-1, 3, vals.shape[-1])
 
+    def _use_mipmaps(self) -> bool:
+        # "auto" filters bilinear lookups only: nearest lookups (e.g. label maps) must not be averaged.
+        return self.mipmap is True or (self.mipmap == "auto" and self.sampling_mode == "bilinear")
+
     def _texel_table(self, mipmap: bool):
         """The flattened maps (and pyramids). Cached while the maps need no gradient, keyed on their
         storage and version counters, so re-rendering a fixed texture does not rebuild its pyramid."""
@@ -262,7 +270,7 @@ class TexturesUV(TexturesBase):
         map_idx = torch.div(sel, H * W * K, rounding_mode="floor")
         lod = None
         maps = self.maps_list()
-        if self.mipmap and sel.numel():
+        if self._use_mipmaps() and sel.numel():
             size = torch.tensor([[mp.shape[1], mp.shape[0]] for mp in maps], device=uv.device, dtype=uv.dtype)
             lod = footprint_lod(uv, p2f, size, sel)
             if not bool((lod > 0).any()):
