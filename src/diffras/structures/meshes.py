@@ -42,6 +42,8 @@ class Meshes:
     with local indices; ``verts_padded()`` (N, V, 3) padded with 0 and ``faces_padded()`` (N, F, 3) with
     local indices padded with -1; ``verts_packed()`` (sum V, 3) and ``faces_packed()`` (sum F, 3) whose
     indices point into ``verts_packed()``. Gradients flow from every view back to the input vertices.
+    A mesh may be empty (0 faces, even 0 vertices): it keeps its place in every view, with zero normals and
+    a zero bounding box. Out-of-range batch indices raise ``IndexError`` (so ``for mesh in meshes`` works).
 
     Example:
         >>> import torch
