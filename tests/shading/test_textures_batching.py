@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from diffras.raster import Fragments
 from diffras.shading.textures import TexturesAtlas, TexturesUV, TexturesVertex
 from diffras.structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
 
@@ -282,3 +283,24 @@ def test_uv_join_scene_single_mesh_is_identity():
     t = TexturesUV(maps[:1], fu[:1], vu[:1])
     s = t.join_scene()
     assert s.maps_list()[0] is maps[0] and s.verts_uvs_list()[0] is vu[0]
+
+
+def test_empty_batch_samples_to_empty_and_joins():
+    verts, faces, texs = all_textures()
+    m = Meshes(verts, faces)
+    mask = torch.tensor([False, False])
+    empty_mesh = m[mask]
+    b = torch.zeros(0, 3, 3, 1, 3, dtype=torch.float64)
+    frags = Fragments(torch.full((0, 3, 3, 1), -1), b[..., 0], b, b[..., 0])
+    for t in texs:
+        e = t[mask]
+        assert len(e) == 0 and e.num_channels == t.num_channels
+        assert e.sample_textures(frags, empty_mesh).shape == (0, 3, 3, 1, t.num_channels)
+        joined = e.join_batch([t])
+        assert len(joined) == 2
+        assert torch.equal(joined.faces_verts_textures_packed(m), t.faces_verts_textures_packed(m))
+
+
+def test_list_entries_must_share_dtype():
+    with pytest.raises(TypeError, match=r"verts_features\[1\].*dtype"):
+        TexturesVertex([torch.rand(3, 3), torch.rand(3, 3, dtype=torch.float64)])

@@ -69,8 +69,7 @@ class TexturesVertex(TexturesBase):
     @property
     def num_channels(self) -> int:
         """C, the number of feature channels."""
-        f = self._verts_features
-        return int((f.items[0] if f.is_list else f.padded_).shape[-1])
+        return int(self._verts_features.first().shape[-1])
 
     def verts_features_list(self) -> List[torch.Tensor]:
         """List of N (V_i, C) tensors (for padded input every entry is (V, C))."""
@@ -133,21 +132,19 @@ class TexturesAtlas(TexturesBase):
     def __init__(self, atlas: TensorOrList):
         f = _field_from_input(atlas, "atlas", 4)
         _check_field_values(f, "atlas", dtype="float", trailing=(None, None, None), finite=True)
-        shape = (f.items[0] if f.is_list else f.padded_).shape
+        shape = f.first().shape
         if shape[-3] != shape[-2] or shape[-3] == 0:
             raise ValueError(f"atlas: expected square R x R grids with R >= 1, got shape {tuple(shape)}")
         self._atlas = f
 
     @property
     def num_channels(self) -> int:
-        f = self._atlas
-        return int((f.items[0] if f.is_list else f.padded_).shape[-1])
+        return int(self._atlas.first().shape[-1])
 
     @property
     def resolution(self) -> int:
         """R, the grid size per face."""
-        f = self._atlas
-        return int((f.items[0] if f.is_list else f.padded_).shape[-2])
+        return int(self._atlas.first().shape[-2])
 
     def atlas_list(self) -> List[torch.Tensor]:
         """List of N (F_i, R, R, C)."""

@@ -79,6 +79,10 @@ class _Field:
     def is_list(self) -> bool:
         return self.items is not None
 
+    def first(self) -> torch.Tensor:
+        """A tensor whose trailing dimensions, dtype and device are the field's (works for N = 0)."""
+        return self.items[0] if self.items else self.padded_
+
     def list(self) -> List[torch.Tensor]:
         if self.items is not None:
             return list(self.items)
@@ -124,7 +128,8 @@ class _Field:
     def cat(fields: Sequence["_Field"]) -> "_Field":
         if all(not f.is_list for f in fields) and len({tuple(f.padded_.shape[1:]) for f in fields}) == 1:
             return _Field(None, torch.cat([f.padded_ for f in fields], 0), fields[0].pad_value)
-        return _Field([t for f in fields for t in f.list()], None, fields[0].pad_value)
+        items = [t for f in fields for t in f.list()]
+        return _Field(items, None, fields[0].pad_value) if items else fields[0]
 
 
 def _field_from_input(x: Any, name: str, elem_ndim: int) -> _Field:
@@ -171,6 +176,8 @@ def _check_field_values(field: _Field, name: str, *, dtype: str, trailing: Tuple
                                      f"entries of {name}), got shape {tuple(t.shape)}")
             elif got != want:
                 raise ValueError(f"{label}: expected size {want} in dimension {axis}, got shape {tuple(t.shape)}")
+        if t.dtype != tensors[0].dtype:
+            raise TypeError(f"{label}: expected dtype {tensors[0].dtype} (as {name}[0]), got {t.dtype}")
         if device is None:
             device = t.device
         elif t.device != device:
@@ -233,8 +240,7 @@ class TexturesBase:
 
     @property
     def device(self) -> torch.device:
-        f = getattr(self, "_" + self._field_names[0])
-        return f.items[0].device if f.is_list else f.padded_.device
+        return getattr(self, "_" + self._field_names[0]).first().device
 
     def clone(self):
         """A copy whose tensors are cloned (gradients flow back to the originals, as ``Tensor.clone``)."""

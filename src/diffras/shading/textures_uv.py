@@ -108,7 +108,7 @@ class TexturesUV(TexturesBase):
     # ------------------------------------------------------------------ views
     @property
     def num_channels(self) -> int:
-        return int(self._maps.list()[0].shape[-1])
+        return int(self._maps.first().shape[-1])
 
     def maps_list(self) -> List[torch.Tensor]:
         """List of N (Ht_i, Wt_i, C) maps, as given."""
@@ -267,6 +267,9 @@ class TexturesUV(TexturesBase):
         uv = interpolate_face_attributes(p2f, bary, corner_uvs)  # (N, H, W, K, 2)
         sel = _filled(p2f)
         N, H, W, K = p2f.shape
+        if sel.numel() == 0:  # nothing covered (or an empty batch): no table to build
+            return uv.new_zeros((N, H, W, K, self.num_channels)).to(
+                torch.promote_types(uv.dtype, self._maps.first().dtype))
         map_idx = torch.div(sel, H * W * K, rounding_mode="floor")
         lod = None
         maps = self.maps_list()
