@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from diffras.ops import ico_sphere, subdivide_faces
@@ -102,3 +104,25 @@ F1 = torch.tensor([[0, 1, 2]])
 def test_subdivide_faces_bad_input(verts, faces, exc, match):
     with pytest.raises(exc, match=match):
         subdivide_faces(verts, faces)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 15), st.integers(0, 2**31 - 1))
+def test_subdivide_faces_properties(nv, nf, seed):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(nv, 3, generator=g, dtype=torch.float64)
+    f = torch.randint(0, nv, (nf, 3), generator=g)
+    new_v, new_f = subdivide_faces(v, f)
+    m, sub = Meshes([v], [f]), Meshes([new_v], [new_f])
+    assert new_v.shape[0] == nv + m.edges_packed().shape[0] and new_f.shape[0] == 4 * nf
+    assert torch.equal(new_v[:nv], v)
+    # children k*F + i (k = 0..3) come from parent i: areas sum to the parent's, normals are the parent's
+    child_area = sub.faces_areas_packed().view(4, nf)
+    torch.testing.assert_close(child_area.sum(0), m.faces_areas_packed())
+    torch.testing.assert_close(child_area, m.faces_areas_packed().expand(4, nf) / 4)
+    parent_n = m.faces_normals_packed()
+    for k in range(4):
+        torch.testing.assert_close(sub.faces_normals_packed().view(4, nf, 3)[k], parent_n)
+    # no duplicated midpoints: every new vertex is the midpoint of exactly one unique edge
+    e = m.edges_packed()
+    torch.testing.assert_close(new_v[nv:], 0.5 * (v[e[:, 0]] + v[e[:, 1]]))
