@@ -1,0 +1,155 @@
+"""Time a full render of the textured cow (rasterize + texture + Phong + blend) and its backward.
+
+Usage: ``python benchmarks/render.py [--runs 5] [--size 512] [--views 1 8] [--no-write]``
+
+Scene (issue 4): the bundled Spot cow (5,856 faces, 1024^2 UV texture) at 512 x 512, seen by 1 or 8
+``FoVPerspectiveCameras`` (fov 60, distance 2.7, azimuths spread around it), one ``PointLights``.
+Rows:
+
+- ``SoftPhong``: ``SoftPhongShader`` with K = 8, ``sigma = gamma = 1e-4``,
+  ``blur_radius = log(1 / sigma - 1) * sigma`` (the soft-rasterizer setting of benchmarks/raster.py);
+- ``HardPhong``: ``HardPhongShader`` with K = 1, blur 0, for reference.
+
+"fwd" renders with a vertex offset and the texture map requiring grad; "fwd+bwd" adds the backward of
+``images.sum()`` to both. Median wall time of ``--runs`` runs after one warm-up. Each configuration runs in its
+own subprocess, so "peak MiB" is its own peak RSS above the baseline measured after imports and loading the
+cow. The table is printed and written to the "Rendering" section of ``benchmarks/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIGMA = 1e-4
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def worker(shader: str, views: int, size: int, runs: int) -> dict:
+    import torch
+
+    from diffras.cameras import FoVPerspectiveCameras, look_at_view_transform
+    from diffras.data import load_cow
+    from diffras.raster import MeshRasterizer, RasterSettings
+    from diffras.render import MeshRenderer
+    from diffras.shading import BlendParams, HardPhongShader, PointLights, SoftPhongShader, TexturesUV
+
+    cow = load_cow()
+    tex = cow.textures
+    R, T = look_at_view_transform(2.7, 10.0, torch.linspace(0.0, 360.0, views + 1)[:-1])
+    cams = FoVPerspectiveCameras(R=R, T=T, fov=60.0)
+    lights = PointLights(location=((0.0, 1.0, -3.0),))
+    if shader == "SoftPhong":
+        settings = RasterSettings(size, faces_per_pixel=8, blur_radius=math.log(1.0 / SIGMA - 1.0) * SIGMA)
+        sh = SoftPhongShader(cameras=cams, lights=lights, blend_params=BlendParams(sigma=SIGMA, gamma=SIGMA))
+    else:
+        settings = RasterSettings(size, faces_per_pixel=1)
+        sh = HardPhongShader(cameras=cams, lights=lights)
+    renderer = MeshRenderer(MeshRasterizer(cams, settings), sh)
+    baseline = _rss_bytes()
+
+    def fwd():
+        offset = torch.zeros(cow.verts_packed().shape, requires_grad=True)
+        maps = tex.maps_padded().clone().requires_grad_(True)
+        mesh = cow.offset_verts(offset)
+        mesh.textures = TexturesUV(maps, tex.faces_uvs_padded(), tex.verts_uvs_padded())
+        return renderer(mesh)
+
+    def fwd_bwd():
+        images = fwd()
+        images.sum().backward()
+        return images
+
+    images = fwd_bwd()  # warm-up: numba cache load, allocator growth
+    covered = float((images[..., 3] > 0).float().mean())
+    del images
+    t_fwd, t_all = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            fwd()
+        t_fwd.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fwd_bwd()
+        t_all.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "fwd_ms": 1e3 * statistics.median(t_fwd),
+        "fwdbwd_ms": 1e3 * statistics.median(t_all),
+        "peak_mib": (peak - baseline) / 2**20,
+        "covered": covered,
+    }
+
+
+def _run(shader: str, views: int, size: int, runs: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", shader, str(views), str(size), str(runs)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": tail[:80]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--views", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--shaders", nargs="+", default=["SoftPhong", "HardPhong"])
+    ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        shader, views, size, runs = args.worker
+        print(json.dumps(worker(shader, int(views), int(size), int(runs))))
+        return
+
+    sys.path.insert(0, str(HERE))
+    from _results import machine_description, markdown_table, update_section
+
+    header = ["shader", "views", "size", "fwd ms", "fwd+bwd ms", "fwd ms/view", "fwd+bwd ms/view", "peak MiB",
+              "covered px"]
+    rows = []
+    for shader in args.shaders:
+        for views in args.views:
+            r = _run(shader, views, args.size, args.runs)
+            if "error" in r:
+                row = [shader, views, args.size, "error: " + r["error"], "", "", "", "", ""]
+            else:
+                row = [shader, views, args.size, f"{r['fwd_ms']:.0f}", f"{r['fwdbwd_ms']:.0f}",
+                       f"{r['fwd_ms'] / views:.0f}", f"{r['fwdbwd_ms'] / views:.0f}", f"{r['peak_mib']:.0f}",
+                       f"{r['covered']:.1%}"]
+            rows.append(row)
+            print(" | ".join(str(c) for c in row), flush=True)
+    table = markdown_table(header, rows)
+    print(table)
+    if not args.no_write:
+        body = "\n\n".join([
+            "`python benchmarks/render.py` — the textured Spot cow (5,856 faces, 1024^2 texture), full "
+            "`MeshRenderer` (rasterize + mip-mapped texture + Phong + blend). SoftPhong: K=8, "
+            "sigma = gamma = 1e-4, blur_radius = log(1/sigma - 1) * sigma; HardPhong: K=1. fwd+bwd: backward of "
+            "`images.sum()` to a vertex offset and the texture map. Median of "
+            f"{args.runs} runs after a warm-up; peak MiB = the configuration's own peak RSS above its baseline "
+            "(one subprocess per row).",
+            f"Machine: {machine_description()}",
+            table,
+        ])
+        print(f"wrote {update_section('Rendering', body)}")
+
+
+if __name__ == "__main__":
+    main()
