@@ -316,3 +316,14 @@ def test_property_random_shapes(data, n, d, norm, point_red, chunk):
                                max_chunk_bytes=chunk)
     ref, _ = _np_chamfer(xs, ys, None, None, None, None, point_red, norm, False, True)
     np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_device_mismatch_named():
+    # No second real device on CI: the "meta" device is enough to exercise the checks.
+    x = torch.randn(2, 4, 3)
+    with pytest.raises(ValueError, match="y"):
+        chamfer_distance(x, torch.randn(2, 5, 3, device="meta"))
+    with pytest.raises(ValueError, match="x_lengths"):
+        chamfer_distance(x, x, x_lengths=torch.tensor([1, 2], device="meta"))
+    with pytest.raises(ValueError, match="weights"):
+        chamfer_distance(x, x, weights=torch.ones(2, device="meta"))

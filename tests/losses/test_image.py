@@ -134,3 +134,11 @@ def test_bad_input_named():
         psnr(m, m, max_val=0.0)
     with pytest.raises(ValueError, match="pred"):
         psnr(torch.rand(0, 3), torch.rand(0, 3))
+
+
+def test_device_mismatch_named():
+    m = torch.rand(2, 4, 4)
+    with pytest.raises(ValueError, match="target"):
+        silhouette_iou(m, torch.rand(2, 4, 4, device="meta"))
+    with pytest.raises(ValueError, match="target"):
+        psnr(m, torch.rand(2, 4, 4, device="meta"))

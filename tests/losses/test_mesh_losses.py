@@ -302,3 +302,12 @@ def test_float32_matches_float64():
         a, b = fn(m32), fn(m64)
         assert a.dtype == torch.float32
         assert a.item() == pytest.approx(b.item(), rel=1e-4)
+
+
+def test_device_mismatch_named():
+    # No second real device on CI: the "meta" device is enough to exercise the check.
+    verts, faces = _batch()
+    with pytest.raises(ValueError, match="edges"):
+        laplacian(verts[0], torch.tensor([[0, 1]], device="meta"))
+    with pytest.raises(ValueError, match="faces"):
+        cot_laplacian(verts[0], faces[0].to("meta"))

@@ -111,8 +111,8 @@ def psnr(
     Returns:
         A scalar, or (N,) for ``reduction="none"``.
     """
-    check_tensor(pred, "pred", dtype="float", finite=True)
-    check_tensor(target, "target", dtype="float", finite=True)
+    check_tensor(pred, "pred", dtype="float")
+    check_tensor(target, "target", dtype="float")
     if pred.dim() < 1 or pred.numel() == 0:
         raise ValueError(f"pred: expected shape (N, *) with N >= 1 and a non-empty image, got {tuple(pred.shape)}")
     if target.shape != pred.shape:
@@ -120,6 +120,8 @@ def psnr(
     check_same_device(pred=pred, target=target)
     if target.dtype != pred.dtype:
         raise TypeError(f"target: expected dtype {pred.dtype} (the dtype of pred), got {target.dtype}")
+    check_tensor(pred, "pred", finite=True)
+    check_tensor(target, "target", finite=True)
     max_val = check_float(max_val, "max_val", min=0.0, min_exclusive=True)
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
     mse = (pred - target).square().reshape(pred.shape[0], -1).mean(1)

@@ -15,7 +15,7 @@ from typing import Tuple
 
 import torch
 
-from .._validation import check_float, check_index_range, check_tensor
+from .._validation import check_float, check_index_range, check_same_device, check_tensor
 
 __all__ = ["cot_laplacian", "laplacian"]
 
@@ -72,8 +72,9 @@ def laplacian(verts: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     check_tensor(verts, "verts", shape=(None, 3), dtype="float")
     check_tensor(edges, "edges", shape=(None, 2), dtype="int")
     V = verts.shape[0]
+    check_same_device(verts=verts, edges=edges)
     check_index_range(edges, "edges", V)
-    edges = edges.to(device=verts.device, dtype=torch.int64)
+    edges = edges.to(torch.int64)
     rows, cols, vals = _uniform_entries(V, edges, verts.dtype)
     diag = torch.arange(V, device=verts.device)
     idx = torch.stack([torch.cat([rows, diag]), torch.cat([cols, diag])])
@@ -98,9 +99,10 @@ def cot_laplacian(verts: torch.Tensor, faces: torch.Tensor, eps: float = 1e-12) 
     check_tensor(verts, "verts", shape=(None, 3), dtype="float", finite=True)
     check_tensor(faces, "faces", shape=(None, 3), dtype="int")
     V = verts.shape[0]
+    check_same_device(verts=verts, faces=faces)
     check_index_range(faces, "faces", V)
     eps = check_float(eps, "eps", min=0.0, min_exclusive=True)
-    faces = faces.to(device=verts.device, dtype=torch.int64)
+    faces = faces.to(torch.int64)
     rows, cols, vals, inv_areas = _cot_entries(verts, faces, eps)
     L = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (V, V), check_invariants=False).coalesce()
     return L, inv_areas.view(-1, 1)
