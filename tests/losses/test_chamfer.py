@@ -327,3 +327,29 @@ def test_device_mismatch_named():
         chamfer_distance(x, x, x_lengths=torch.tensor([1, 2], device="meta"))
     with pytest.raises(ValueError, match="weights"):
         chamfer_distance(x, x, weights=torch.ones(2, device="meta"))
+
+
+def test_pointclouds_like_object():
+    class Clouds:  # the three methods PyTorch3D's Pointclouds offers and chamfer_distance reads
+        def __init__(self, pts, lengths, normals):
+            self._p, self._l, self._n = pts, lengths, normals
+
+        def points_padded(self):
+            return self._p
+
+        def num_points_per_cloud(self):
+            return self._l
+
+        def normals_padded(self):
+            return self._n
+
+    x, xn, xl, *_ = _clouds(12, [5, 3], 5)
+    y, yn, yl, *_ = _clouds(13, [2, 4], 4)
+    ref = chamfer_distance(x, y, xl, yl, xn, yn)
+    got = chamfer_distance(Clouds(x, xl, xn), Clouds(y, yl, yn))
+    torch.testing.assert_close(got[0], ref[0])
+    torch.testing.assert_close(got[1], ref[1])
+    with pytest.raises(ValueError, match="x_lengths"):
+        chamfer_distance(Clouds(x, xl, xn), y, x_lengths=xl)
+    with pytest.raises(ValueError, match="x_normals"):
+        chamfer_distance([x[0], x[1]], y, x_normals=[xn[0]], y_normals=yn)
