@@ -1,15 +1,19 @@
 """The ``"numba"`` visibility backend: binned, tile-parallel CPU rasterization.
 
-Three steps, each over plain float64/int64 arrays:
+Steps, each over plain float64/int64 arrays:
 
-1. ``_prepare_faces`` (parallel over faces): the per-face tests of the rule in
-   ``diffras.raster.visibility`` that do not depend on the pixel (depth validity, culling, zero area),
-   the bounding box grown by ``sqrt(blur_radius)``, and a conservative pixel range for it.
-2. ``_bin_faces``: a counting sort of (image, face) pairs into square screen tiles of ``bin_size``
-   pixels: count, prefix sum, fill. Bins are exactly as large as needed, so no face is ever dropped
-   however dense the scene (PyTorch3D's ``max_faces_per_bin`` overflow cannot happen here).
-3. ``_raster_tiles`` (``prange`` over tiles): every face of a tile is tested against the pixels of its
+1. ``_face_ranges`` (parallel over faces): the per-face tests of the rule in
+   ``diffras.raster.visibility`` that do not depend on the pixel (depth validity, culling, zero area)
+   and the exact range of pixels whose centre passes the grown bounding-box test.
+2. ``_order_faces``: a counting sort of the surviving faces by (coarse nearest depth, screen tile),
+   so that a tile reads its faces' rows from a few contiguous runs of memory, near faces first.
+3. ``_face_table`` (parallel): one row of per-face constants per surviving face, in that order.
+4. ``_bin_faces``: a counting sort of (image, face) pairs into square tiles of ``bin_size`` pixels:
+   count, prefix sum, fill. Bins are exactly as large as needed, so no face is ever dropped however
+   dense the scene (PyTorch3D's ``max_faces_per_bin`` overflow cannot happen here).
+5. ``_raster_tiles`` (``prange`` over tiles): every face of a tile is tested against the pixels of its
    range inside the tile, and a per-pixel buffer keeps the K smallest ``(depth, face)`` pairs sorted.
+   Division-free tests that provably imply the rule's reject most (pixel, face) pairs early.
 
 The per-pixel arithmetic is the reference rule written with the same float64 operations in the same
 order (only operand loads are hoisted), with ``error_model="numpy"`` for IEEE division and no
@@ -27,32 +31,37 @@ import torch
 EPS = 1e-8
 CLIP_SUM_MIN = 1e-5
 
-# Columns of the per-face table built by _prepare_faces.
+# Columns of the per-face table built by _face_table (one row per surviving face, sorted).
 _X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
-_XLO, _XHI, _YLO, _YHI, _DEN = range(9, 14)
-_NCOL = 14
+_DEN, _SG, _QN, _INVQ, _S0, _S1, _S2 = range(9, 16)
+_NCOL = 16
+_ZBUCKETS = 32
+# Relative slack of the division-free depth rejection: far above the 3 ulp it must cover.
+_REJECT_SLACK = 1.0 + 1e-12
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @numba.njit(parallel=True, **_JIT)
-def _prepare_faces(fv, H, W, blur_radius, cull_backfaces, table, pix_range):
-    """Fill ``table`` (F, _NCOL) and ``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive), with
-    ``i0 > i1`` for faces that can touch no pixel."""
+def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out):
+    """``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive): exactly the pixels whose centre passes the
+    rule's bounding-box test, ``i0 > i1`` when the face is skipped; ``zmin_out`` (F,) nearest depth."""
     F = fv.shape[0]
+    H = pys.shape[0]
+    W = pxs.shape[0]
     S = float(min(H, W))
     r = math.sqrt(blur_radius)
     for f in numba.prange(F):
         x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
         x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
         x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
-        for c in range(9):
-            table[f, c] = fv[f, c]
         pix_range[f, 0] = 1
         pix_range[f, 1] = 0
         pix_range[f, 2] = 1
         pix_range[f, 3] = 0
-        if min(z0, min(z1, z2)) < EPS:
+        zmin = min(z0, min(z1, z2))
+        zmin_out[f] = zmin
+        if zmin < EPS:
             continue
         face_area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)
         if cull_backfaces and face_area < 0.0:
@@ -63,81 +72,153 @@ def _prepare_faces(fv, H, W, blur_radius, cull_backfaces, table, pix_range):
         xhi = max(x0, max(x1, x2)) + r
         ylo = min(y0, min(y1, y2)) - r
         yhi = max(y0, max(y1, y2)) + r
-        table[f, _XLO] = xlo
-        table[f, _XHI] = xhi
-        table[f, _YLO] = ylo
-        table[f, _YHI] = yhi
-        table[f, _DEN] = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS
-        # Pixel centre j sits at x = (W - 2j - 1) / S (x decreases with j); the exact bbox test runs
-        # per pixel, so this range only needs to contain every pixel that may pass it (one pixel of
-        # slack absorbs rounding).
-        ja = (W - 1.0 - xhi * S) * 0.5 - 1.0
-        jb = (W - 1.0 - xlo * S) * 0.5 + 1.0
-        ia = (H - 1.0 - yhi * S) * 0.5 - 1.0
-        ib = (H - 1.0 - ylo * S) * 0.5 + 1.0
-        if jb < 0.0 or ja > W - 1.0 or ib < 0.0 or ia > H - 1.0:
+        # Centres x = (W - 2j - 1) / S decrease with j: guess the range, then settle it with the very
+        # comparisons of the rule, so the kernel needs no per-pixel bounding-box test.
+        j0 = int(math.floor(min(max((W - 1.0 - xhi * S) * 0.5, 0.0), W - 1.0)))
+        while j0 > 0 and pxs[j0 - 1] <= xhi:
+            j0 -= 1
+        while j0 < W and pxs[j0] > xhi:
+            j0 += 1
+        j1 = int(math.ceil(min(max((W - 1.0 - xlo * S) * 0.5, -1.0), W - 1.0)))
+        while j1 < W - 1 and pxs[j1 + 1] >= xlo:
+            j1 += 1
+        while j1 >= 0 and pxs[j1] < xlo:
+            j1 -= 1
+        i0 = int(math.floor(min(max((H - 1.0 - yhi * S) * 0.5, 0.0), H - 1.0)))
+        while i0 > 0 and pys[i0 - 1] <= yhi:
+            i0 -= 1
+        while i0 < H and pys[i0] > yhi:
+            i0 += 1
+        i1 = int(math.ceil(min(max((H - 1.0 - ylo * S) * 0.5, -1.0), H - 1.0)))
+        while i1 < H - 1 and pys[i1 + 1] >= ylo:
+            i1 += 1
+        while i1 >= 0 and pys[i1] < ylo:
+            i1 -= 1
+        if j0 > j1 or i0 > i1:
             continue
-        pix_range[f, 0] = int(math.floor(max(ia, 0.0)))
-        pix_range[f, 1] = int(math.ceil(min(ib, H - 1.0)))
-        pix_range[f, 2] = int(math.floor(max(ja, 0.0)))
-        pix_range[f, 3] = int(math.ceil(min(jb, W - 1.0)))
+        pix_range[f, 0] = i0
+        pix_range[f, 1] = i1
+        pix_range[f, 2] = j0
+        pix_range[f, 3] = j1
 
 
 @numba.njit(**_JIT)
-def _bin_faces(first, num, pix_range, T, nty, ntx):
-    """Counting sort of (image, face) pairs into tiles; returns (bin_start, bin_faces) with the faces
-    of tile ``b = (n * nty + ty) * ntx + tx`` at ``bin_faces[bin_start[b]:bin_start[b + 1]]``, in
-    increasing face order."""
+def _order_faces(pix_range, zmin, T, ntx, nty):
+    """Surviving faces sorted by (depth bucket, home tile): a counting sort, O(F)."""
+    F = pix_range.shape[0]
+    lo = np.inf
+    hi = -np.inf
+    nv = 0
+    for f in range(F):
+        if pix_range[f, 0] <= pix_range[f, 1]:
+            nv += 1
+            lo = min(lo, zmin[f])
+            hi = max(hi, zmin[f])
+    ntiles = ntx * nty
+    nkeys = _ZBUCKETS * ntiles
+    scale = _ZBUCKETS / (hi - lo) if hi > lo else 0.0
+    keys = np.empty(F, dtype=np.int64)
+    counts = np.zeros(nkeys + 1, dtype=np.int64)
+    for f in range(F):
+        if pix_range[f, 0] <= pix_range[f, 1]:
+            zb = min(int((zmin[f] - lo) * scale), _ZBUCKETS - 1)
+            key = zb * ntiles + (pix_range[f, 0] // T) * ntx + pix_range[f, 2] // T
+            keys[f] = key
+            counts[key + 1] += 1
+    for k in range(nkeys):
+        counts[k + 1] += counts[k]
+    perm = np.empty(nv, dtype=np.int64)
+    for f in range(F):
+        if pix_range[f, 0] <= pix_range[f, 1]:
+            perm[counts[keys[f]]] = f
+            counts[keys[f]] += 1
+    return perm
+
+
+@numba.njit(parallel=True, **_JIT)
+def _face_table(fv, perm, pix_range, table, rows_range):
+    """Row k: the per-face constants of the rule for face ``perm[k]``."""
+    for k in numba.prange(perm.shape[0]):
+        f = perm[k]
+        for c in range(4):
+            rows_range[k, c] = pix_range[f, c]
+        x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
+        x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
+        x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
+        for c in range(9):
+            table[k, c] = fv[f, c]
+        den = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS
+        sg = 1.0 if den > 0.0 else -1.0
+        table[k, _DEN] = den
+        table[k, _SG] = sg
+        table[k, _QN] = den * sg
+        table[k, _INVQ] = 1.0 / (den * sg)
+        table[k, _S0] = sg * (z1 * z2)
+        table[k, _S1] = sg * (z0 * z2)
+        table[k, _S2] = sg * (z0 * z1)
+
+
+@numba.njit(**_JIT)
+def _bin_faces(first, num, perm, rows_range, T, nty, ntx):
+    """Counting sort of (image, row) pairs into tiles; returns (bin_start, bin_rows) with the table
+    rows of tile ``b = (n * nty + ty) * ntx + tx`` at ``bin_rows[bin_start[b]:bin_start[b + 1]]``."""
     N = first.shape[0]
+    R = perm.shape[0]
     nbins = N * nty * ntx
     counts = np.zeros(nbins + 1, dtype=np.int64)
     for n in range(N):
-        for f in range(first[n], first[n] + num[n]):
-            i0, i1, j0, j1 = pix_range[f, 0], pix_range[f, 1], pix_range[f, 2], pix_range[f, 3]
-            if i0 > i1 or j0 > j1:
+        f_lo = first[n]
+        f_hi = f_lo + num[n]
+        for k in range(R):
+            if perm[k] < f_lo or perm[k] >= f_hi:
                 continue
-            for ty in range(i0 // T, i1 // T + 1):
+            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
                 base = (n * nty + ty) * ntx
-                for tx in range(j0 // T, j1 // T + 1):
+                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
                     counts[base + tx + 1] += 1
     for b in range(nbins):
         counts[b + 1] += counts[b]
-    bin_faces = np.empty(counts[nbins], dtype=np.int64)
+    bin_rows = np.empty(counts[nbins], dtype=np.int64)
     fill = counts[:nbins].copy()
     for n in range(N):
-        for f in range(first[n], first[n] + num[n]):
-            i0, i1, j0, j1 = pix_range[f, 0], pix_range[f, 1], pix_range[f, 2], pix_range[f, 3]
-            if i0 > i1 or j0 > j1:
+        f_lo = first[n]
+        f_hi = f_lo + num[n]
+        for k in range(R):
+            if perm[k] < f_lo or perm[k] >= f_hi:
                 continue
-            for ty in range(i0 // T, i1 // T + 1):
+            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
                 base = (n * nty + ty) * ntx
-                for tx in range(j0 // T, j1 // T + 1):
-                    bin_faces[fill[base + tx]] = f
+                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
+                    bin_rows[fill[base + tx]] = k
                     fill[base + tx] += 1
-    return counts, bin_faces
+    return counts, bin_rows
 
 
 @numba.njit(inline="always", **_JIT)
-def _seg_dist2(px, py, ax, ay, bx, by):
+def _seg_dist2(px, py, ax, ay, bx, by, e):
     dx = bx - ax
     dy = by - ay
     l2 = dx * dx + dy * dy
-    if l2 <= EPS:
-        ex = px - bx
-        ey = py - by
-        return ex * ex + ey * ey
-    t = (dx * (px - ax) + dy * (py - ay)) / l2
-    t = min(max(t, 0.0), 1.0)
-    ex = px - (ax + t * dx)
-    ey = py - (ay + t * dy)
-    return ex * ex + ey * ey
+    if l2 > EPS:
+        s = dx * (px - ax) + dy * (py - ay)
+        if s <= 0.0:
+            ux = px - ax
+            uy = py - ay
+            return ux * ux + uy * uy
+        if s < l2:
+            return e * e / l2
+    ux = px - bx
+    uy = py - by
+    return ux * ux + uy * uy
 
 
 @numba.njit(parallel=True, **_JIT)
 def _raster_tiles(
-    table, pix_range, bin_start, bin_faces, H, W, T, nty, ntx, K, blur_radius, perspective_correct, clip, out
+    table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius, perspective_correct,
+    clip, out,
 ):
-    S = float(min(H, W))
+    H = pys.shape[0]
+    W = pxs.shape[0]
     nbins = bin_start.shape[0] - 1
     blur = blur_radius > 0.0
     for b in numba.prange(nbins):
@@ -157,73 +238,86 @@ def _raster_tiles(
         zb = np.empty(npix * K, dtype=np.float64)
         fb = np.empty(npix * K, dtype=np.int64)
         cnt = np.zeros(npix, dtype=np.int64)
-        for q in range(lo, hi):
-            f = bin_faces[q]
-            i0 = max(pix_range[f, 0], ti0)
-            i1 = min(pix_range[f, 1], ti1)
-            j0 = max(pix_range[f, 2], tj0)
-            j1 = min(pix_range[f, 3], tj1)
-            x0, y0, z0 = table[f, 0], table[f, 1], table[f, 2]
-            x1, y1, z1 = table[f, 3], table[f, 4], table[f, 5]
-            x2, y2, z2 = table[f, 6], table[f, 7], table[f, 8]
-            xlo, xhi, ylo, yhi = table[f, _XLO], table[f, _XHI], table[f, _YLO], table[f, _YHI]
-            den = table[f, _DEN]
+        for q_ in range(lo, hi):
+            row = bin_rows[q_]
+            f = perm[row]
+            i0 = max(rows_range[row, 0], ti0)
+            i1 = min(rows_range[row, 1], ti1)
+            j0 = max(rows_range[row, 2], tj0)
+            j1 = min(rows_range[row, 3], tj1)
+            x0, y0, z0 = table[row, 0], table[row, 1], table[row, 2]
+            x1, y1, z1 = table[row, 3], table[row, 4], table[row, 5]
+            x2, y2, z2 = table[row, 6], table[row, 7], table[row, 8]
+            sg, qn, invq = table[row, _SG], table[row, _QN], table[row, _INVQ]
+            s0, s1, s2 = table[row, _S0], table[row, _S1], table[row, _S2]
             dy12 = y2 - y1
             dy20 = y0 - y2
             dy01 = y1 - y0
             for i in range(i0, i1 + 1):
-                py = (H - 2.0 * i - 1.0) / S
-                if py > yhi or py < ylo:
-                    continue
-                # Row-constant halves of the three edge functions (same operations as the rule).
+                py = pys[i]
+                # Row-constant halves of the three edge values (same operations as the rule).
                 r0 = (py - y1) * (x2 - x1)
                 r1 = (py - y2) * (x0 - x2)
                 r2 = (py - y0) * (x1 - x0)
+                prow = (i - ti0) * tw - tj0
                 for j in range(j0, j1 + 1):
-                    px = (W - 2.0 * j - 1.0) / S
-                    if px > xhi or px < xlo:
-                        continue
+                    px = pxs[j]
                     e0 = (px - x1) * dy12 - r0
                     e1 = (px - x2) * dy20 - r1
                     e2 = (px - x0) * dy01 - r2
-                    # Inside needs three barycentrics of one strict sign, hence three edge values of one
-                    # strict sign: without blur, anything else is skipped before dividing.
+                    # Inside needs h_0, h_1, h_2 of one strict sign, hence e0, e1, e2 of one strict
+                    # sign: without blur nothing else can pass.
                     if not blur and not ((e0 > 0.0 and e1 > 0.0 and e2 > 0.0) or (e0 < 0.0 and e1 < 0.0 and e2 < 0.0)):
                         continue
-                    w0 = e0 / den
-                    w1 = e1 / den
-                    w2 = e2 / den
-                    if perspective_correct:
-                        t0 = w0 * z1 * z2
-                        t1 = w1 * z0 * z2
-                        t2 = w2 * z0 * z1
-                        dn = t0 + t1 + t2
-                        w0 = t0 / dn
-                        w1 = t1 / dn
-                        w2 = t2 / dn
-                    if clip:
-                        c0 = max(w0, 0.0)
-                        c1 = max(w1, 0.0)
-                        c2 = max(w2, 0.0)
-                        s = max(c0 + c1 + c2, CLIP_SUM_MIN)
-                        pz = c0 / s * z0 + c1 / s * z1 + c2 / s * z2
-                    else:
-                        pz = w0 * z0 + w1 * z1 + w2 * z2
-                    if not pz >= 0.0:
-                        continue
-                    p = (i - ti0) * tw + (j - tj0)
+                    p = prow + j
                     c = cnt[p]
                     base = p * K
-                    if c == K:
-                        zl = zb[base + K - 1]
-                        if pz > zl or (pz == zl and f > fb[base + K - 1]):
+                    full = c == K
+                    zl = zb[base + K - 1] if full else 0.0
+                    if perspective_correct:
+                        h0 = e0 * s0
+                        h1 = e1 * s1
+                        h2 = e2 * s2
+                        q = h0 + h1 + h2
+                    else:
+                        h0 = e0 * sg
+                        h1 = e1 * sg
+                        h2 = e2 * sg
+                        q = qn
+                    if clip:
+                        if q > 0.0:
+                            m0 = max(h0, 0.0)
+                            m1 = max(h1, 0.0)
+                            m2 = max(h2, 0.0)
+                        else:
+                            m0 = max(-h0, 0.0)
+                            m1 = max(-h1, 0.0)
+                            m2 = max(-h2, 0.0)
+                        num = m0 * z0 + m1 * z1 + m2 * z2
+                        dd = max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q))
+                        # Full buffer: num / dd rounds to at least num / dd * (1 - eps), so this
+                        # division-free test only rejects depths beyond the K-th kept one.
+                        if full and num > zl * dd * _REJECT_SLACK:
                             continue
-                    if not (w0 > 0.0 and w1 > 0.0 and w2 > 0.0):
-                        d = min(
-                            min(_seg_dist2(px, py, x0, y0, x1, y1), _seg_dist2(px, py, x0, y0, x2, y2)),
-                            _seg_dist2(px, py, x1, y1, x2, y2),
-                        )
-                        if not d < blur_radius:
+                        pz = num / dd
+                    else:
+                        num = h0 * z0 + h1 * z1 + h2 * z2
+                        if perspective_correct:
+                            if full and q > 0.0 and num > zl * q * _REJECT_SLACK:
+                                continue
+                            pz = num / q
+                        else:
+                            pz = num * invq
+                    if not pz >= 0.0:
+                        continue
+                    if full and (pz > zl or (pz == zl and f > fb[base + K - 1])):
+                        continue
+                    if not ((h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)):
+                        if not (
+                            _seg_dist2(px, py, x0, y0, x1, y1, e2) < blur_radius
+                            or _seg_dist2(px, py, x0, y0, x2, y2, e1) < blur_radius
+                            or _seg_dist2(px, py, x1, y1, x2, y2, e0) < blur_radius
+                        ):
                             continue
                     # Insert keeping (depth, face) sorted; the last entry falls off when full.
                     k = c if c < K else K - 1
@@ -278,12 +372,22 @@ def rasterize_numba(
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
     nty = (H + T - 1) // T
     ntx = (W + T - 1) // T
-    table = np.empty((fv.shape[0], _NCOL), dtype=np.float64)
-    pix_range = np.empty((fv.shape[0], 4), dtype=np.int64)
-    _prepare_faces(fv, H, W, float(blur_radius), bool(cull_backfaces), table, pix_range)
-    bin_start, bin_faces = _bin_faces(first_np, num_np, pix_range, T, nty, ntx)
+    S = float(min(H, W))
+    # The pixel-centre formula of diffras.raster.pixels, evaluated once in float64.
+    pxs = (W - 2.0 * np.arange(W, dtype=np.float64) - 1.0) / S
+    pys = (H - 2.0 * np.arange(H, dtype=np.float64) - 1.0) / S
+    F = fv.shape[0]
+    blur_radius = float(blur_radius)
+    pix_range = np.empty((F, 4), dtype=np.int64)
+    zmin = np.empty(F, dtype=np.float64)
+    _face_ranges(fv, pxs, pys, blur_radius, bool(cull_backfaces), pix_range, zmin)
+    perm = _order_faces(pix_range, zmin, T, ntx, nty)
+    table = np.empty((perm.shape[0], _NCOL), dtype=np.float64)
+    rows_range = np.empty((perm.shape[0], 4), dtype=np.int64)
+    _face_table(fv, perm, pix_range, table, rows_range)
+    bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
     _raster_tiles(
-        table, pix_range, bin_start, bin_faces, H, W, T, nty, ntx, K, float(blur_radius),
+        table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
         bool(perspective_correct), bool(clip_barycentric_coords), out,
     )
     return torch.from_numpy(out)

@@ -10,30 +10,41 @@ that return identical ``pix_to_face``:
 - ``"reference"``: brute force over every (pixel, face) pair in plain Python floats, written to be
   read, not to be fast; tests compare the other backends against it on small scenes.
 
-Semantics (PyTorch3D's ``rasterize_meshes``; every backend evaluates the same float64 expressions in
-the same order, without fused multiply-add, so their integer decisions agree bit for bit). For image n,
-pixel centre p = (px, py) in NDC (``diffras.raster.pixels.pixel_centers_ndc``) and packed face f of
-mesh n with corners v0, v1, v2 = (x, y, z) (x, y in NDC, z the view-space depth):
+Semantics: PyTorch3D's ``rasterize_meshes`` (its CPU/CUDA kernels: same tests, same comparisons, same
+constants). PyTorch3D computes in float32, so bit-level agreement with it is impossible anyway; diffras
+decides in float64 with algebraically identical expressions arranged to need at most one division per
+(pixel, face) pair (the barycentric denominators cancel), and every backend evaluates exactly the
+expressions below in the same order, without fused multiply-add, so their ``pix_to_face`` agree bit
+for bit. For image n, pixel centre p = (px, py) in NDC (``diffras.raster.pixels.pixel_centers_ndc``)
+and packed face f of mesh n with corners v0, v1, v2 = (x, y, z) (x, y in NDC, z the view-space depth),
+with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)``:
 
 1. Skip f if ``min(z0, z1, z2) < 1e-8``: PyTorch3D drops every face with a corner behind (or on) the
    camera plane, since its projection is wrong; clip such faces before rasterizing.
-2. ``face_area = edge(v0, v1, v2)`` with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) *
-   (b.x - a.x)``. Skip f if ``cull_backfaces`` and ``face_area < 0`` (clockwise in PyTorch3D's NDC,
-   +X left, i.e. facing away from the camera), and skip degenerate faces with
-   ``-1e-8 <= face_area <= 1e-8``.
+2. ``face_area = edge(v0, v1, v2)``. Skip f if ``cull_backfaces`` and ``face_area < 0`` (clockwise in
+   PyTorch3D's NDC, +X left: facing away from the camera); skip ``-1e-8 <= face_area <= 1e-8``.
 3. Skip if p lies outside f's (x, y) bounding box grown by ``r = sqrt(blur_radius)``:
    ``px > xmax + r or px < xmin - r or py > ymax + r or py < ymin - r``.
-4. Screen barycentrics ``b_i = e_i / (edge(v2, v0, v1) + 1e-8)`` with ``e_0 = edge(p, v1, v2)``,
-   ``e_1 = edge(p, v2, v0)``, ``e_2 = edge(p, v0, v1)``. If ``perspective_correct``:
-   ``t_0 = b_0 * z1 * z2``, ``t_1 = b_1 * z0 * z2``, ``t_2 = b_2 * z0 * z1``, ``w_i = t_i / (t_0 + t_1 +
-   t_2)``; else ``w = b``. If ``clip_barycentric_coords``: ``c_i = max(w_i, 0) / max(sum_j max(w_j, 0),
-   1e-5)``; else ``c = w``.
-5. Depth ``pz = c_0 * z0 + c_1 * z1 + c_2 * z2``; skip unless ``pz >= 0`` (PyTorch3D skips
-   ``pz < 0``; a NaN depth, only possible on a degenerate perspective division, is skipped too so that
-   the backends agree).
-6. ``inside = w_0 > 0 and w_1 > 0 and w_2 > 0`` (unclipped). If not inside, skip unless
-   ``dist < blur_radius``, where ``dist`` is the squared distance from p to the nearest of the segments
-   (v0, v1), (v0, v2), (v1, v2); a segment with squared length ``<= 1e-8`` counts as its end point.
+4. Barycentric numerators ``e0 = edge(p, v1, v2)``, ``e1 = edge(p, v2, v0)``, ``e2 = edge(p, v0, v1)``;
+   PyTorch3D's denominator ``den = edge(v2, v0, v1) + 1e-8`` and ``sg = 1 if den > 0 else -1``, so that
+   the screen barycentrics are ``b_i = e_i / den = h_i / q`` with, without perspective correction,
+   ``h_i = e_i * sg`` and ``q = den * sg``; with it (``w_i = b_i z_j z_k / sum(b z z)``),
+   ``h_0 = e0 * (sg * (z1 * z2))``, ``h_1 = e1 * (sg * (z0 * z2))``, ``h_2 = e2 * (sg * (z0 * z1))`` and
+   ``q = (h_0 + h_1) + h_2``. PyTorch3D's (corrected) barycentrics are ``w_i = h_i / q``.
+5. Depth. Unclipped: ``num = (h_0 * z0 + h_1 * z1) + h_2 * z2``; ``pz = num * (1 / q)`` without
+   perspective correction (``1 / q`` computed once per face), ``pz = num / q`` with it. Clipped
+   (``clip_barycentric_coords``, i.e. ``c_i = max(w_i, 0) / max(sum_j max(w_j, 0), 1e-5)``):
+   ``m_i = max(h_i, 0)`` if ``q > 0`` else ``max(-h_i, 0)``; ``pz = ((m_0 * z0 + m_1 * z1) + m_2 * z2) /
+   max((m_0 + m_1) + m_2, 1e-5 * abs(q))``. Skip unless ``pz >= 0`` (PyTorch3D skips ``pz < 0``; a NaN
+   depth, possible only when ``q == 0``, is skipped too).
+6. ``inside`` = every ``w_i > 0`` (unclipped), i.e. ``h_0, h_1, h_2 > 0``, or ``q < 0`` and
+   ``h_0, h_1, h_2 < 0``. If not inside, skip unless ``dist < blur_radius``, i.e. unless the squared
+   distance from p to one of the segments (a, b) = (v0, v1), (v0, v2), (v1, v2) is ``< blur_radius``
+   (checked in that order, stopping at the first), each distance being, with
+   ``d = b - a``, ``l2 = d.x * d.x + d.y * d.y``, ``s = d.x * (p.x - a.x) + d.y * (p.y - a.y)``:
+   ``|p - b|^2`` if ``l2 <= 1e-8``, else ``|p - a|^2`` if ``s <= 0``, else ``|p - b|^2`` if ``s >= l2``,
+   else ``e * e / l2`` with e the edge value of that segment's line (e2, e1, e0 respectively);
+   ``|u|^2 = u.x * u.x + u.y * u.y``. (PyTorch3D's clamped projection, case by case.)
 7. Keep the K faces with the smallest ``(pz, f)`` pairs, sorted: ties in depth go to the lower packed
    face index (a stable order, identical in every backend). Empty slots are -1.
 """
@@ -171,16 +182,18 @@ def _edge(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> f
     return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
 
 
-def _segment_dist2(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
+def _seg_dist2(px: float, py: float, ax: float, ay: float, bx: float, by: float, e: float) -> float:
     dx, dy = bx - ax, by - ay
     l2 = dx * dx + dy * dy
-    if l2 <= EPS:
-        ex, ey = px - bx, py - by
-        return ex * ex + ey * ey
-    t = (dx * (px - ax) + dy * (py - ay)) / l2
-    t = min(max(t, 0.0), 1.0)
-    ex, ey = px - (ax + t * dx), py - (ay + t * dy)
-    return ex * ex + ey * ey
+    if l2 > EPS:
+        s = dx * (px - ax) + dy * (py - ay)
+        if s <= 0.0:
+            ux, uy = px - ax, py - ay
+            return ux * ux + uy * uy
+        if s < l2:
+            return e * e / l2
+    ux, uy = px - bx, py - by
+    return ux * ux + uy * uy
 
 
 def pixel_face_depth(
@@ -210,33 +223,35 @@ def pixel_face_depth(
         or py < min(y0, y1, y2) - r
     ):
         return None
-    area = _edge(x2, y2, x0, y0, x1, y1) + EPS
-    w0 = _edge(px, py, x1, y1, x2, y2) / area
-    w1 = _edge(px, py, x2, y2, x0, y0) / area
-    w2 = _edge(px, py, x0, y0, x1, y1) / area
+    den = _edge(x2, y2, x0, y0, x1, y1) + EPS
+    sg = 1.0 if den > 0.0 else -1.0
+    e0 = _edge(px, py, x1, y1, x2, y2)
+    e1 = _edge(px, py, x2, y2, x0, y0)
+    e2 = _edge(px, py, x0, y0, x1, y1)
     if perspective_correct:
-        t0 = w0 * z1 * z2
-        t1 = w1 * z0 * z2
-        t2 = w2 * z0 * z1
-        denom = t0 + t1 + t2
-        w0, w1, w2 = _div(t0, denom), _div(t1, denom), _div(t2, denom)
-    c0, c1, c2 = w0, w1, w2
+        h0, h1, h2 = e0 * (sg * (z1 * z2)), e1 * (sg * (z0 * z2)), e2 * (sg * (z0 * z1))
+        q = h0 + h1 + h2
+    else:
+        h0, h1, h2 = e0 * sg, e1 * sg, e2 * sg
+        q = den * sg
     if clip_barycentric_coords:
-        c0, c1, c2 = max(w0, 0.0), max(w1, 0.0), max(w2, 0.0)
-        s = max(c0 + c1 + c2, CLIP_SUM_MIN)
-        c0, c1, c2 = c0 / s, c1 / s, c2 / s
-    pz = c0 * z0 + c1 * z1 + c2 * z2
+        if q > 0.0:
+            m0, m1, m2 = max(h0, 0.0), max(h1, 0.0), max(h2, 0.0)
+        else:
+            m0, m1, m2 = max(-h0, 0.0), max(-h1, 0.0), max(-h2, 0.0)
+        pz = _div(m0 * z0 + m1 * z1 + m2 * z2, max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q)))
+    else:
+        num = h0 * z0 + h1 * z1 + h2 * z2
+        pz = _div(num, q) if perspective_correct else num * _div(1.0, q)
     if not pz >= 0.0:
         return None
-    inside = w0 > 0.0 and w1 > 0.0 and w2 > 0.0
-    if not inside:
-        dist = min(
-            _segment_dist2(px, py, x0, y0, x1, y1),
-            _segment_dist2(px, py, x0, y0, x2, y2),
-            _segment_dist2(px, py, x1, y1, x2, y2),
-        )
-        if not dist < blur_radius:
-            return None
+    inside = (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)
+    if not inside and not (
+        _seg_dist2(px, py, x0, y0, x1, y1, e2) < blur_radius
+        or _seg_dist2(px, py, x0, y0, x2, y2, e1) < blur_radius
+        or _seg_dist2(px, py, x1, y1, x2, y2, e0) < blur_radius
+    ):
+        return None
     return pz
 
 
