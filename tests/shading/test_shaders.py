@@ -270,3 +270,64 @@ def test_missing_cameras_and_batch_mismatch():
         NormalShader(space="screen")
     with pytest.raises(ValueError, match="zfar"):
         HardDepthShader()(frag, mesh, zfar=torch.ones(3))
+
+
+def test_hard_shaders_equal_shading_all_k_then_hard_blend():
+    from diffras.shading.shade import flat_shading, gouraud_shading
+
+    mesh = plane_mesh(colors=[torch.rand(4, 3, dtype=D)])
+    frag = plane_fragments(K=3, seed=9)
+    cams = StandInCameras([0.2, -0.1, -0.4])
+    lights, mats = PointLights(location=(0.3, 0.2, -1.0), dtype=D), Materials(shininess=8.0, dtype=D)
+    bp = BlendParams(background_color=(0.1, 0.2, 0.3))
+    tex = mesh.textures.sample_textures(frag, mesh)
+    for cls, colors in ((HardPhongShader, phong_shading(mesh, frag, lights, cams, mats, tex)),
+                        (HardFlatShader, flat_shading(mesh, frag, lights, cams, mats, tex)),
+                        (HardGouraudShader, gouraud_shading(mesh, frag, lights, cams, mats))):
+        got = cls(cameras=cams, lights=lights, materials=mats, blend_params=bp)(frag, mesh)
+        torch.testing.assert_close(got, hard_rgb_blend(colors, frag, bp))
+
+
+def _unit(v):
+    return v / max(np.linalg.norm(v), 1e-6)
+
+
+def test_phong_shading_matches_per_fragment_bruteforce():
+    g = torch.Generator().manual_seed(11)
+    N = 2
+    verts = [torch.randn(4, 3, generator=g, dtype=D) * 0.5 + torch.tensor([0.0, 0.0, 3.0], dtype=D) for _ in range(N)]
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3], [1, 3, 2]])
+    cols = [torch.rand(4, 3, generator=g, dtype=D) for _ in range(N)]
+    mesh = Meshes(verts, [faces] * N, textures=TexturesVertex(cols))
+    frag = plane_fragments(N=N, K=2, seed=12)
+    frag = Fragments(torch.where(frag.pix_to_face >= 0, frag.pix_to_face + (frag.pix_to_face // 2), frag.pix_to_face),
+                     frag.zbuf, frag.bary_coords, frag.dists)  # faces 0..2 of mesh 0, 3..5 of mesh 1
+    loc = torch.tensor([[0.5, 1.0, 0.0], [-1.0, 0.3, 0.5]], dtype=D)
+    lights = PointLights(ambient_color=((0.1, 0.2, 0.3),), diffuse_color=torch.tensor([[0.7, 0.6, 0.5], [0.4, 0.5, 0.9]], dtype=D),
+                         specular_color=((0.3, 0.3, 0.2),), location=loc)
+    mats = Materials(ambient_color=((0.9, 1.0, 0.8),), diffuse_color=((1.0, 0.9, 0.7),), specular_color=((0.5, 0.6, 0.7),),
+                     shininess=torch.tensor([5.0, 12.0], dtype=D))
+    cam = torch.tensor([[0.1, 0.2, -1.0], [0.0, -0.3, -0.5]], dtype=D)
+    out = phong_shading(mesh, frag, lights, StandInCameras(cam), mats, mesh.textures.sample_textures(frag, mesh))
+    V, F, VN = mesh.verts_packed().numpy(), mesh.faces_packed().numpy(), mesh.verts_normals_packed().numpy()
+    C = torch.cat(cols).numpy()
+    p2f, bary = frag.pix_to_face.numpy(), frag.bary_coords.numpy()
+    for idx in np.ndindex(*p2f.shape):
+        f = p2f[idx]
+        if f < 0:
+            assert (out[idx] == 0).all()
+            continue
+        n = idx[0]
+        b = bary[idx]
+        p = b @ V[F[f]]
+        nrm = _unit(b @ VN[F[f]])
+        tex = b @ C[F[f]]
+        l = _unit(loc[n].numpy() - p)
+        cos = float(nrm @ l)
+        dif = lights.diffuse_color[n].numpy() * max(cos, 0.0)
+        r = -l + 2 * cos * nrm
+        v = _unit(cam[n].numpy() - p)
+        spec = lights.specular_color[0].numpy() * ((max(float(v @ r), 0.0) if cos > 0 else 0.0) ** mats.shininess[n].item())
+        want = (mats.ambient_color[0].numpy() * lights.ambient_color[0].numpy() + mats.diffuse_color[0].numpy() * dif) * tex \
+            + mats.specular_color[0].numpy() * spec
+        np.testing.assert_allclose(out[idx].numpy(), want, rtol=1e-10, atol=1e-12)
