@@ -337,8 +337,9 @@ def test_gradcheck_vertex_and_atlas():
 
 
 def test_gradcheck_maps_through_the_pyramid():
+    # 4x minified (lod 2); (2, 3) so that no pixel centre falls on the quad's diagonal.
     tex_map = torch.rand(8, 12, 1, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: screen_quad(t, (2, 3)), (tex_map,))
+    assert torch.autograd.gradcheck(lambda t: screen_quad(t, (2, 3)), (tex_map,), fast_mode=True)
     tex_map = torch.rand(16, 12, 1, dtype=torch.float64, requires_grad=True)
     # Each output pixel is a 4 x 4 block mean (lod 2, see above): gradient 1/16 on its block.
     screen_quad(tex_map, (4, 3))[0, 0].sum().backward()
