@@ -170,6 +170,27 @@ def test_silhouette_gradient_reaches_vertices():
     assert ((v.grad[:, :2] * v.detach()[:, :2]).sum(-1) > 0).all()
 
 
+def test_empty_mesh_in_batch_renders_background():
+    from diffras.shading import HardDepthShader, NormalShader, SoftDepthShader
+
+    full = quad(colors=torch.rand(4, 3, dtype=D))
+    empty = Meshes([torch.zeros(0, 3, dtype=D)], [torch.zeros(0, 3, dtype=torch.long)],
+                   textures=TexturesVertex([torch.zeros(0, 3, dtype=D)]))
+    from diffras.structures import join_meshes_as_batch
+
+    batch = join_meshes_as_batch([empty, full])
+    cams = front_cameras()
+    rs = RasterSettings(image_size=8, faces_per_pixel=2)
+    for shader in (HardPhongShader(), SoftPhongShader(), HardGouraudShader(), HardFlatShader(),
+                   SoftSilhouetteShader(), NormalShader()):
+        img = MeshRenderer(MeshRasterizer(cams, rs), shader)(batch)
+        assert img.shape == (2, 8, 8, 4) and torch.isfinite(img).all()
+        assert (img[0, ..., 3] == 0).all() and (img[1, ..., 3] > 0).any()
+    for shader in (HardDepthShader(), SoftDepthShader()):
+        z = MeshRenderer(MeshRasterizer(cams, rs), shader)(batch)
+        assert z.shape == (2, 8, 8, 1) and (z[0] == 100.0).all()
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 def test_renderer_bad_input():
     mesh2 = quad().extend(2)
