@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/diffras demo --out out
+	$(BIN)/diffras fit --out out/fit
+	$(BIN)/diffras render out/fit/fit.ply --out out/render
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

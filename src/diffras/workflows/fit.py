@@ -176,8 +176,8 @@ def fit_mesh(
         loss.backward()
         opt.step()
 
-        values = {k: float(v) for k, v in terms.items()}
-        values["total"] = float(loss)
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["total"] = float(loss.detach())
         for k, v in values.items():
             history.setdefault(k, []).append(v)
         if step % cfg.snapshot_every == 0 or step == cfg.iters - 1:

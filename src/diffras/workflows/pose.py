@@ -137,8 +137,8 @@ def fit_pose(
         with torch.no_grad():  # keep the camera outside the unit sphere that holds the mesh
             n = eye.norm().clamp_min(1e-6)
             eye.mul_(torch.clamp(n, min=1.2) / n)
-        values = {k: float(v) for k, v in terms.items()}
-        values["total"] = float(loss)
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["total"] = float(loss.detach())
         for k, v in values.items():
             history.setdefault(k, []).append(v)
         if step % cfg.snapshot_every == 0 or step == cfg.iters - 1:
