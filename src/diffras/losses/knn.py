@@ -235,7 +235,11 @@ def _knn(
     # Zero the padding so that garbage (even NaN) there cannot leak into values or gradients.
     p1 = torch.where(valid1[..., None], p1, p1.new_zeros(()))
     p2 = torch.where(valid2[..., None], p2, p2.new_zeros(()))
-    raw = _knn_idx(p1.detach(), p2.detach(), lengths2, norm, K, max_chunk_bytes)
+    # Search only up to the longest real cloud on each side: the rest is padding in every cloud.
+    m1 = int(valid1.sum(1).max()) if valid1.numel() else 0
+    m2 = int(valid2.sum(1).max()) if valid2.numel() else 0
+    raw = torch.full(valid1.shape + (K,), -1, dtype=torch.int64, device=p1.device)
+    raw[:, :m1] = _knn_idx(p1[:, :m1].detach(), p2[:, :m2].detach(), lengths2, norm, K, max_chunk_bytes)
     found = (raw >= 0) & valid1[..., None]  # (N, P1, K)
     idx = torch.where(found, raw, raw.new_zeros(()))
     nn, dists = _dists_from_idx(p1, p2, idx, norm)
