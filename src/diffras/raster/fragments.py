@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Optional
 
 import torch
 
@@ -170,6 +171,7 @@ def compute_fragments(
     *,
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
+    fused: Optional[bool] = None,
 ) -> Fragments:
     """Differentiable :class:`Fragments` from a visibility result and the projected faces.
 
@@ -178,11 +180,24 @@ def compute_fragments(
             :func:`diffras.raster.rasterize_visibility`); gradients flow back to it.
         pix_to_face: (N, H, W, K) int64 indices into ``face_verts``, -1 where empty.
         perspective_correct, clip_barycentric_coords: as in :class:`RasterSettings`.
+        fused: use the fused CPU kernel (one numba pass, hand-written backward, tested against the
+            torch path); None: when ``face_verts`` is a float32/float64 CPU tensor. False: plain
+            torch autograd (any device).
 
     Returns:
         :class:`Fragments` with ``pix_to_face`` as given. Work and memory scale with the number of
-        filled slots, not with N * H * W * K.
+        filled slots, not with N * H * W * K (the fused kernel scans the K slots of each pixel once).
     """
+    if fused is None:
+        fused = face_verts.device.type == "cpu" and face_verts.dtype in (torch.float32, torch.float64)
+    if fused:
+        from ._fragments_numba import fused_fragments
+
+        faces = torch.arange(face_verts.shape[0] * 3, device=face_verts.device).view(-1, 3)
+        zbuf, bary, dists = fused_fragments(
+            face_verts.reshape(-1, 3), faces, pix_to_face, perspective_correct, clip_barycentric_coords
+        )
+        return Fragments(pix_to_face, zbuf, bary, dists)
     N, H, W, K = pix_to_face.shape
     flat = pix_to_face.reshape(-1)
     slot = torch.nonzero(flat >= 0).squeeze(1)

@@ -13,7 +13,6 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .._validation import check_finite
 from .fragments import Fragments
 from .rasterize import rasterize_face_verts
 from .settings import RasterSettings
@@ -46,8 +45,7 @@ def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Te
     without their own image size. Differentiable w.r.t. the vertices and every camera parameter.
     """
     _check_meshes_cameras(meshes, cameras)
-    verts = meshes.verts_padded()
-    check_finite(verts, "meshes")
+    verts = meshes.verts_padded()  # finite: Meshes checks its vertices
     view = cameras.get_world_to_view_transform().transform_points(verts)
     kw = {}
     if not cameras.in_ndc() and cameras.get_image_size() is None and image_size is not None:
@@ -91,10 +89,10 @@ def rasterize_meshes(meshes: Any, cameras: Any, settings: RasterSettings) -> Fra
     packed = verts_proj.reshape(-1, 3)
     if packed.shape[0] != meshes.verts_packed().shape[0]:
         packed = packed[meshes.verts_padded_to_packed_idx()]
-    face_verts = packed[meshes.faces_packed()]
+    faces = meshes.faces_packed()
     perspective_correct, clip_bary, z_clip = _resolve(settings, cameras)
     return rasterize_face_verts(
-        face_verts,
+        packed[faces],
         meshes.num_faces_per_mesh(),
         settings.image_size,
         faces_per_pixel=settings.faces_per_pixel,
@@ -107,6 +105,7 @@ def rasterize_meshes(meshes: Any, cameras: Any, settings: RasterSettings) -> Fra
         backend=settings.backend,
         bin_size=settings.bin_size,
         max_faces_per_bin=settings.max_faces_per_bin,
+        verts_faces=(packed, faces),
     )
 
 

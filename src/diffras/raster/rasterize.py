@@ -7,7 +7,7 @@ original faces.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import torch
 
@@ -94,8 +94,9 @@ def rasterize(
             raise ValueError(
                 "num_faces_per_mesh: expected None with batched (N, V, 3) verts and shared faces, got a tensor"
             )
-        N, F = verts.shape[0], faces.shape[0]
-        face_verts = verts[:, faces].reshape(N * F, 3, 3)
+        N, V, F = verts.shape[0], verts.shape[1], faces.shape[0]
+        verts_packed = verts.reshape(N * V, 3)
+        faces = (faces[None] + V * torch.arange(N, device=faces.device)[:, None, None]).reshape(N * F, 3)
         num = torch.full((N,), F, dtype=torch.int64, device=verts.device)
     else:
         F = faces.shape[0]
@@ -110,9 +111,9 @@ def rasterize(
                     f"num_faces_per_mesh: expected entries summing to the number of faces {F}, "
                     f"got sum {int(num.sum())}"
                 )
-        face_verts = verts[faces]
+        verts_packed = verts
     return rasterize_face_verts(
-        face_verts,
+        verts_packed[faces],
         num,
         image_size,
         faces_per_pixel=faces_per_pixel,
@@ -125,6 +126,7 @@ def rasterize(
         backend=backend,
         bin_size=bin_size,
         max_faces_per_bin=max_faces_per_bin,
+        verts_faces=(verts_packed, faces),
     )
 
 
@@ -149,9 +151,14 @@ def rasterize_face_verts(
     backend: str = "auto",
     bin_size: Optional[int] = None,
     max_faces_per_bin: Optional[int] = None,
+    verts_faces: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> Fragments:
     """:func:`rasterize` on packed face corners ``face_verts`` (F, 3, 3), meshes contiguous in order
-    with ``num_faces_per_mesh`` (N,) faces each (PyTorch3D's ``rasterize_meshes`` internals)."""
+    with ``num_faces_per_mesh`` (N,) faces each (PyTorch3D's ``rasterize_meshes`` internals).
+
+    ``verts_faces``: optional ``(verts (V, 3), faces (F, 3))`` with ``face_verts == verts[faces]``;
+    the fused CPU fragment kernel then reads and differentiates ``verts`` directly (no (F, 3, 3)
+    gradient scattered back through the gather)."""
     H, W = check_image_size(image_size)
     K = check_int(faces_per_pixel, "faces_per_pixel", min=1, max=1024)
     blur_radius = check_float(blur_radius, "blur_radius", min=0.0)
@@ -165,7 +172,8 @@ def rasterize_face_verts(
         z_clip_value = check_float(z_clip_value, "z_clip_value", min=0.0, min_exclusive=True)
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
-    check_tensor(face_verts, "face_verts", shape=(None, 3, 3), dtype="float", finite=True)
+    # Finiteness is checked once, by rasterize_visibility, on what it rasterizes.
+    check_tensor(face_verts, "face_verts", shape=(None, 3, 3), dtype="float")
     num = num_faces_per_mesh.to(torch.int64)
     first = torch.cumsum(num, 0) - num
     vis_kw = dict(
@@ -198,7 +206,19 @@ def rasterize_face_verts(
             sentinel = vis.new_tensor([[0.0, 0.0, -1.0]] * 3)
             vis = torch.where(culled[:, None, None], sentinel, vis)
         p2f = rasterize_visibility(vis, first, num, (H, W), faces_per_pixel=K, **vis_kw)
-        return compute_fragments(face_verts, p2f, **frag_kw)
+        # The fused CPU fragment kernel goes with the compiled visibility; "torch" and "reference" keep
+        # the plain-autograd path (device-agnostic, and the reference the fused kernel is tested against).
+        fused = (
+            backend in ("auto", "numba")
+            and face_verts.device.type == "cpu"
+            and face_verts.dtype in (torch.float32, torch.float64)
+        )
+        if fused and verts_faces is not None:
+            from ._fragments_numba import fused_fragments
+
+            zbuf, bary, dists = fused_fragments(verts_faces[0], verts_faces[1], p2f, **frag_kw)
+            return Fragments(p2f, zbuf, bary, dists)
+        return compute_fragments(face_verts, p2f, fused=fused, **frag_kw)
     return _rasterize_clipped(clipped, (H, W), K, vis_kw, frag_kw)
 
 
