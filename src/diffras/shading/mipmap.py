@@ -29,7 +29,9 @@ from typing import List, NamedTuple, Optional
 import torch
 import torch.nn.functional as F
 
-__all__: list = []
+from .._validation import check_choice, check_finite, check_same_device, check_tensor
+
+__all__ = ["sample_texture"]
 
 PADDING_MODES = {"border": "border", "clamp": "border", "zeros": "zeros", "reflection": "reflection",
                  "mirror": "reflection", "wrap": "wrap", "repeat": "wrap"}
@@ -231,3 +233,61 @@ def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.T
         return lod
     out = torch.full((N * H * W * K,), -math.inf, dtype=lod.dtype, device=lod.device)
     return out.index_copy(0, sel, lod).view(N, H, W, K)
+
+
+def sample_texture(
+    maps: torch.Tensor,
+    uv: torch.Tensor,
+    *,
+    lod: Optional[torch.Tensor] = None,
+    padding_mode: str = "border",
+    align_corners: bool = True,
+    sampling_mode: str = "bilinear",
+) -> torch.Tensor:
+    """Sample texture maps at UV points: the plain-tensor verb under ``TexturesUV`` (nvdiffrast's
+    ``texture``), with the UV, ``align_corners`` and addressing conventions of this module's docstring.
+
+    Args:
+        maps: (N, Ht, Wt, C) float, row 0 the top of each image.
+        uv: (N, *, 2) float, UV origin at the bottom-left; batch n samples ``maps[n]``.
+        lod: optional (N, *) float level of detail (log2 of texels per pixel step): trilinear filtering
+            between the two nearest levels of the 2 x 2 box pyramid, level 0 where ``lod <= 0``. None
+            samples level 0 only. The level choice carries no gradient.
+        padding_mode: ``"border"``/``"clamp"``, ``"zeros"``, ``"reflection"``/``"mirror"``, ``"wrap"``/``"repeat"``.
+        align_corners: see the module docstring (PyTorch3D's default True).
+        sampling_mode: ``"bilinear"`` or ``"nearest"``.
+
+    Returns:
+        (N, *, C) in the promoted dtype of ``maps`` and ``uv``; differentiable w.r.t. ``maps`` and ``uv``.
+
+    Example:
+        >>> maps = torch.arange(4.0).view(1, 2, 2, 1)   # top row 0, 1; bottom row 2, 3
+        >>> sample_texture(maps, torch.tensor([[[0.0, 0.0], [0.5, 0.5]]])).flatten().tolist()
+        [2.0, 1.5]
+    """
+    sizes: dict = {}
+    check_tensor(maps, "maps", shape=("N", None, None, None), dtype="float", finite=True, sizes=sizes)
+    check_tensor(uv, "uv", dtype="float")
+    if uv.dim() < 2 or uv.shape[0] != maps.shape[0] or uv.shape[-1] != 2:
+        raise ValueError(f"uv: expected shape (N={maps.shape[0]}, *, 2), got {tuple(uv.shape)}")
+    if lod is not None:
+        check_tensor(lod, "lod", dtype="float")
+        if lod.shape != uv.shape[:-1]:
+            raise ValueError(f"lod: expected shape {tuple(uv.shape[:-1])} (uv without its last dimension), "
+                             f"got {tuple(lod.shape)}")
+    check_same_device(maps=maps, uv=uv, lod=lod)
+    check_choice(padding_mode, "padding_mode", list(PADDING_MODES))
+    check_choice(sampling_mode, "sampling_mode", ["bilinear", "nearest"])
+    if 0 in maps.shape[1:]:
+        raise ValueError(f"maps: expected non-empty (Ht, Wt, C) maps, got shape {tuple(maps.shape)}")
+    flat_uv = uv.reshape(-1, 2)
+    check_finite(flat_uv, "uv")
+    N = maps.shape[0]
+    per = flat_uv.shape[0] // max(N, 1)
+    map_idx = torch.arange(N, device=uv.device).repeat_interleave(per)
+    flat_lod = None if lod is None else lod.reshape(-1).nan_to_num(neginf=-1.0)
+    use_mip = flat_lod is not None and bool((flat_lod > 0).any())
+    table = texel_table(list(maps.unbind(0)), use_mip, maps)
+    out = sample_points(table, map_idx, flat_uv, flat_lod if use_mip else None, PADDING_MODES[padding_mode],
+                        align_corners, sampling_mode)
+    return out.view(uv.shape[:-1] + (maps.shape[-1],))
