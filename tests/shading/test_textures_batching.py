@@ -1,6 +1,7 @@
 """Texture classes: construction, validation (one test per rule) and batch operations against Meshes."""
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from diffras.raster import Fragments
 from diffras.shading.textures import TexturesAtlas, TexturesUV, TexturesVertex
@@ -304,3 +305,43 @@ def test_empty_batch_samples_to_empty_and_joins():
 def test_list_entries_must_share_dtype():
     with pytest.raises(TypeError, match=r"verts_features\[1\].*dtype"):
         TexturesVertex([torch.rand(3, 3), torch.rand(3, 3, dtype=torch.float64)])
+
+
+# ------------------------------------------------------------------------------------------ property
+
+
+@settings(max_examples=20, deadline=None)
+@given(counts=st.lists(st.tuples(st.integers(3, 7), st.integers(1, 6)), min_size=1, max_size=4),
+       seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_list_and_padded_inputs_agree_under_indexing(counts, seed, data):
+    g = torch.Generator().manual_seed(seed)
+    verts = [torch.randn(v, 3, generator=g, dtype=torch.float64) for v, _ in counts]
+    faces = [torch.randint(0, v, (f, 3), generator=g) for v, f in counts]
+    m = Meshes(verts, faces)
+    N, Vmax, Fmax = len(counts), max(v for v, _ in counts), max(f for _, f in counts)
+    feats = [torch.rand(v, 2, generator=g, dtype=torch.float64) for v, _ in counts]
+    atlas = [torch.rand(f, 2, 2, 2, generator=g, dtype=torch.float64) for _, f in counts]
+    vuv = [torch.rand(v, 2, generator=g, dtype=torch.float64) for v, _ in counts]
+    maps = torch.rand(N, 3, 4, 2, generator=g, dtype=torch.float64)
+
+    def pad(xs, n, value=0):
+        out = xs[0].new_full((len(xs), n) + tuple(xs[0].shape[1:]), value)
+        for i, x in enumerate(xs):
+            out[i, : x.shape[0]] = x
+        return out
+
+    pairs = [
+        (TexturesVertex(feats), TexturesVertex(pad(feats, Vmax))),
+        (TexturesAtlas(atlas), TexturesAtlas(pad(atlas, Fmax))),
+        (TexturesUV(list(maps), faces, vuv), TexturesUV(maps, pad(faces, Fmax, -1), pad(vuv, Vmax))),
+    ]
+    index = data.draw(st.lists(st.integers(0, N - 1), min_size=1, max_size=5))
+    sub = m[index]
+    for as_list, as_padded in pairs:
+        want = as_list.faces_verts_textures_packed(m)
+        assert torch.allclose(as_padded.faces_verts_textures_packed(m), want)
+        got = as_padded[index].faces_verts_textures_packed(sub)
+        assert torch.allclose(got, as_list[index].faces_verts_textures_packed(sub))
+        nf = m.num_faces_per_mesh().tolist()
+        parts = list(want.split(nf))
+        assert torch.allclose(as_list[index].faces_verts_textures_packed(sub), torch.cat([parts[i] for i in index]))
