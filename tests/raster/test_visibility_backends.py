@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from diffras.raster.visibility import rasterize_visibility
 
-BACKENDS = ["numba"]  # "torch" joins when it lands
+BACKENDS = ["numba", "torch"]
 FLAGS = [
     dict(),
     dict(perspective_correct=True),
@@ -122,3 +122,17 @@ def test_heterogeneous_batch_and_auto_backend():
     assert (ref[1] == -1).all()
     assert ((ref[0] >= 0) <= True).all() and ref[0].max() < 5 and (ref[2][ref[2] >= 0] >= 5).all()
 
+
+
+def test_torch_chunks_and_partial_reductions(monkeypatch):
+    # Tiny chunks: faces straddle chunk borders and the K-nearest reduction runs many times.
+    import diffras.raster._visibility_torch as vt
+
+    monkeypatch.setattr(vt, "CHUNK", 7)
+    g = torch.Generator().manual_seed(3)
+    fv = torch.rand(40, 3, 3, generator=g, dtype=torch.float64) * 2 - 1
+    fv[..., 2] = fv[..., 2].abs() + 0.2
+    fv[0] = torch.tensor([[-5.0, -5.0, 2.0], [5.0, -5.0, 2.0], [0.0, 5.0, 2.0]])  # covers everything
+    for kw in (dict(faces_per_pixel=3), dict(faces_per_pixel=2, blur_radius=0.01, perspective_correct=True)):
+        ref = _run("reference", fv, [0, 10], [25, 30], (6, 7), **kw)
+        assert torch.equal(_run("torch", fv, [0, 10], [25, 30], (6, 7), **kw), ref)
