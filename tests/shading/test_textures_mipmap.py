@@ -143,7 +143,10 @@ def test_grazing_checkerboard_averages_to_grey(case):
 def test_nearest_lookups_are_not_filtered_unless_asked():
     tex = torch.rand(32, 24, 1, dtype=torch.float64)
     frags, m, faces, uvs = screen_grid((8, 6), n=1)
-    sample = lambda **kw: TexturesUV([tex], [faces], [uvs], sampling_mode="nearest", **kw).sample_textures(frags, m)  # noqa: E731
+
+    def sample(**kw):
+        return TexturesUV([tex], [faces], [uvs], sampling_mode="nearest", **kw).sample_textures(frags, m)
+
     auto, off, on = sample(), sample(mipmap=False), sample(mipmap=True)
     assert torch.equal(auto, off)
     cov = frags.pix_to_face >= 0

@@ -191,7 +191,8 @@ def test_atlas_sampling_matches_rule_and_corners():
 def test_uv_batch_of_different_map_sizes_samples_each_own_map():
     verts, faces = two_meshes()
     g = torch.Generator().manual_seed(6)
-    maps = [torch.rand(6, 8, 3, generator=g, dtype=torch.float64), torch.rand(3, 5, 3, generator=g, dtype=torch.float64)]
+    maps = [torch.rand(6, 8, 3, generator=g, dtype=torch.float64),
+            torch.rand(3, 5, 3, generator=g, dtype=torch.float64)]
     fu = [torch.tensor([[0, 1, 2], [1, 3, 2], [2, 3, 5]]), torch.tensor([[0, 1, 2], [0, 2, 3]])]
     vu = [torch.rand(6, 2, generator=g, dtype=torch.float64), torch.rand(4, 2, generator=g, dtype=torch.float64)]
     tex = TexturesUV(maps, fu, vu)
@@ -219,7 +220,8 @@ def test_uv_batch_of_different_map_sizes_samples_each_own_map():
 def test_join_scene_samples_like_the_separate_maps(padding_mode, align_corners):
     verts, faces = two_meshes()
     g = torch.Generator().manual_seed(7)
-    maps = [torch.rand(6, 8, 3, generator=g, dtype=torch.float64), torch.rand(3, 5, 3, generator=g, dtype=torch.float64)]
+    maps = [torch.rand(6, 8, 3, generator=g, dtype=torch.float64),
+            torch.rand(3, 5, 3, generator=g, dtype=torch.float64)]
     fu = [torch.tensor([[0, 1, 2], [1, 3, 2], [2, 3, 5]]), torch.tensor([[0, 1, 2], [0, 2, 3]])]
     vu = [torch.rand(6, 2, generator=g, dtype=torch.float64), torch.rand(4, 2, generator=g, dtype=torch.float64)]
     vu[0][0] = torch.tensor([0.0, 0.0], dtype=torch.float64)  # exact corners of the map
