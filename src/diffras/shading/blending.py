@@ -96,7 +96,7 @@ def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor
 def _coverage(fragments: Fragments, sigma: float, dtype: torch.dtype) -> torch.Tensor:
     """(N, H, W, K) probability that each fragment covers its pixel; 0 in empty slots."""
     mask = fragments.pix_to_face >= 0
-    return torch.sigmoid(-fragments.dists.to(dtype) / sigma) * mask
+    return torch.where(mask, torch.sigmoid(-fragments.dists.to(dtype) / sigma), 0.0)
 
 
 def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: Optional[BlendParams] = None) -> torch.Tensor:
@@ -176,14 +176,15 @@ def softmax_rgb_blend(
     prob = _coverage(fragments, blend_params.sigma, colors.dtype)
     alpha = torch.prod(1.0 - prob, dim=-1)
 
-    z_inv = (zfar - fragments.zbuf.to(colors.dtype)) / (zfar - znear) * mask
+    z_inv = torch.where(mask, (zfar - fragments.zbuf.to(colors.dtype)) / (zfar - znear), 0.0)
     # Subtracting the max keeps exp() from overflowing (the log-sum-exp trick); the same shift is applied to
     # the background weight so the ratios are unchanged.
     z_inv_max = torch.max(z_inv, dim=-1, keepdim=True).values.clamp(min=_EPS)
     weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
     delta = torch.exp((_EPS - z_inv_max) / blend_params.gamma).clamp(min=_EPS)
     denom = weights.sum(dim=-1, keepdim=True) + delta
-    rgb = ((weights[..., None] * colors).sum(dim=-2) + delta * _background(blend_params, colors)) / denom
+    # einsum: the weighted sum over K without an (N, H, W, K, C) temporary (forward and backward).
+    rgb = (torch.einsum("...k,...kc->...c", weights, colors) + delta * _background(blend_params, colors)) / denom
     return torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1)
 
 
