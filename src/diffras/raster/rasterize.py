@@ -189,14 +189,17 @@ def rasterize_face_verts(
 
     culled = frustum_cull_mask(face_verts, (H, W), blur_radius) if cull_to_frustum else None
     clipped = None
-    if z_clip_value is not None:
-        clipped = clip_faces(
-            face_verts, first, num, z_clip_value, perspective_correct=perspective_correct, culled=culled
-        )
-        if clipped is None:
-            # Nothing crosses the plane: only faces wholly behind it go (visibility keeps z >= 1e-8).
-            behind = (face_verts[..., 2] < z_clip_value).all(1)
-            culled = behind if culled is None else culled | behind
+    if z_clip_value is not None and face_verts.shape[0]:
+        # Common case first: every corner in front of the plane, nothing to clip (one reduction).
+        zmin = face_verts.detach()[..., 2].amin(1)
+        if bool((zmin < z_clip_value).any()):
+            clipped = clip_faces(
+                face_verts, first, num, z_clip_value, perspective_correct=perspective_correct, culled=culled
+            )
+            if clipped is None:
+                # Nothing crosses the plane: only faces wholly behind it go (visibility keeps z >= 1e-8).
+                behind = (face_verts.detach()[..., 2] < z_clip_value).all(1)
+                culled = behind if culled is None else culled | behind
 
     if clipped is None:
         vis = face_verts.detach()
