@@ -388,3 +388,5 @@ def test_cached_pyramid_follows_in_place_edits():
     assert torch.equal(tex.sample_textures(frags, mesh)[0, :, :, 0], first)
     tex_map.mul_(2)
     assert torch.allclose(tex.sample_textures(frags, mesh)[0, :, :, 0], 2 * first)
+    # The pyramid table also serves plain lookups (no rebuild when shaders mix both).
+    assert tex._texel_table(False) is tex._texel_table(True)

@@ -19,28 +19,19 @@ import torch
 
 from .._validation import check_index_range
 from .interpolate import _filled, interpolate_face_attributes
-from .textures_base import TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _Field, \
-    _field_from_input
+from .textures_base import (
+    TexturesBase,
+    _check_counts,
+    _check_field_values,
+    _faces_to_mesh_local,
+    _field_from_input,
+    _fragment_inputs,
+)
 from .textures_uv import TexturesUV
 
 __all__ = ["TexturesAtlas", "TexturesBase", "TexturesUV", "TexturesVertex"]
 
 TensorOrList = Union[torch.Tensor, Sequence[torch.Tensor]]
-
-
-def _fragment_inputs(fragments: Any, n: int):
-    """``pix_to_face`` and ``bary_coords`` of ``fragments`` (a ``Fragments`` or any object with them)."""
-    try:
-        p2f, bary = fragments.pix_to_face, fragments.bary_coords
-    except AttributeError as e:
-        raise TypeError(f"fragments: expected an object with pix_to_face and bary_coords, got "
-                        f"{type(fragments).__name__}") from e
-    if not isinstance(p2f, torch.Tensor) or p2f.dim() != 4:
-        raise ValueError(f"fragments.pix_to_face: expected an (N, H, W, K) tensor, got "
-                         f"{getattr(p2f, 'shape', type(p2f).__name__)}")
-    if p2f.shape[0] != n:
-        raise ValueError(f"fragments: expected a batch of {n} images to match the textures, got {p2f.shape[0]}")
-    return p2f, bary
 
 
 class TexturesVertex(TexturesBase):

@@ -205,6 +205,21 @@ def _check_counts(name: str, have: List[int], exact: bool, need: torch.Tensor, w
             raise ValueError(f"{name}: expected{rel} {n} {what} for mesh {i} (as the mesh has), got {h}")
 
 
+def _fragment_inputs(fragments: Any, n: int):
+    """``pix_to_face`` and ``bary_coords`` of ``fragments`` (a ``Fragments`` or any object with them)."""
+    try:
+        p2f, bary = fragments.pix_to_face, fragments.bary_coords
+    except AttributeError as e:
+        raise TypeError(f"fragments: expected an object with pix_to_face and bary_coords, got "
+                        f"{type(fragments).__name__}") from e
+    if not isinstance(p2f, torch.Tensor) or p2f.dim() != 4:
+        raise ValueError(f"fragments.pix_to_face: expected an (N, H, W, K) tensor, got "
+                         f"{getattr(p2f, 'shape', type(p2f).__name__)}")
+    if p2f.shape[0] != n:
+        raise ValueError(f"fragments: expected a batch of {n} images to match the textures, got {p2f.shape[0]}")
+    return p2f, bary
+
+
 class TexturesBase:
     """Common batch behaviour of the texture classes: ``len``, ``clone``, ``detach``, ``to``, ``extend``,
     indexing, ``join_batch``. Subclasses list their per-mesh fields in ``_field_names`` and their

@@ -9,8 +9,15 @@ import torch.nn.functional as F
 from .._validation import check_choice, check_index_range
 from .interpolate import _filled, interpolate_face_attributes
 from .mipmap import PADDING_MODES, address, footprint_lod, sample_points, texel_table
-from .textures_base import TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _Field, \
-    _field_from_input
+from .textures_base import (
+    TexturesBase,
+    _check_counts,
+    _check_field_values,
+    _faces_to_mesh_local,
+    _Field,
+    _field_from_input,
+    _fragment_inputs,
+)
 
 __all__ = ["TexturesUV"]
 
@@ -248,20 +255,23 @@ class TexturesUV(TexturesBase):
         padded = None if self._maps.is_list else self._maps.padded_
         if torch.is_grad_enabled() and any(m.requires_grad for m in maps):
             return texel_table(maps, mipmap, padded)
-        key = (mipmap,) + tuple((m.data_ptr(), m._version, tuple(m.shape), m.dtype, m.device) for m in maps)
+        key = tuple((m.data_ptr(), m._version, tuple(m.shape), m.dtype, m.device) for m in maps)
         cache = getattr(self, "_table_cache", None)
         if cache is None or cache[0] != key:
-            cache = (key, texel_table(maps, mipmap, padded))
+            cache = (key, {})
             self._table_cache = cache
-        return cache[1]
+        tables = cache[1]
+        if not mipmap and True in tables:
+            return tables[True]  # level 0 of a pyramid table serves plain lookups too
+        if mipmap not in tables:
+            tables[mipmap] = texel_table(maps, mipmap, padded)
+        return tables[mipmap]
 
     def sample_textures(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
         """(N, H, W, K, C): the map of image n sampled at every fragment's interpolated UV; 0 in empty slots.
 
         Image n of ``fragments`` samples map n. ``meshes`` maps packed faces to per-mesh rows of
         ``faces_uvs`` (needed for padded input when meshes have fewer faces than the padded size)."""
-        from .textures import _fragment_inputs
-
         p2f, bary = _fragment_inputs(fragments, len(self))
         corner_uvs, _ = self._faces_uvs_packed_coords(meshes)
         uv = interpolate_face_attributes(p2f, bary, corner_uvs)  # (N, H, W, K, 2)
