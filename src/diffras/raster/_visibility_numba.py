@@ -33,8 +33,8 @@ CLIP_SUM_MIN = 1e-5
 
 # Columns of the per-face table built by _face_table (one row per surviving face, sorted).
 _X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
-_DEN, _SG, _QN, _INVQ, _S0, _S1, _S2 = range(9, 16)
-_NCOL = 16
+_DEN, _SG, _QN, _INVQ, _S0, _S1, _S2, _L0, _L1, _L2 = range(9, 19)
+_NCOL = 19
 _ZBUCKETS = 32
 # Relative slack of the division-free depth rejection: far above the 3 ulp it must cover.
 _REJECT_SLACK = 1.0 + 1e-12
@@ -156,6 +156,10 @@ def _face_table(fv, perm, pix_range, table, rows_range):
         table[k, _S0] = sg * (z1 * z2)
         table[k, _S1] = sg * (z0 * z2)
         table[k, _S2] = sg * (z0 * z1)
+        # Squared lengths of the edges opposite each corner: segments (v1, v2), (v0, v2), (v0, v1).
+        table[k, _L0] = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)
+        table[k, _L1] = (x2 - x0) * (x2 - x0) + (y2 - y0) * (y2 - y0)
+        table[k, _L2] = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
 
 
 @numba.njit(**_JIT)
@@ -250,6 +254,9 @@ def _raster_tiles(
             x2, y2, z2 = table[row, 6], table[row, 7], table[row, 8]
             sg, qn, invq = table[row, _SG], table[row, _QN], table[row, _INVQ]
             s0, s1, s2 = table[row, _S0], table[row, _S1], table[row, _S2]
+            bl0 = blur_radius * table[row, _L0]
+            bl1 = blur_radius * table[row, _L1]
+            bl2 = blur_radius * table[row, _L2]
             dy12 = y2 - y1
             dy20 = y0 - y2
             dy01 = y1 - y0
@@ -313,6 +320,9 @@ def _raster_tiles(
                     if full and (pz > zl or (pz == zl and f > fb[base + K - 1])):
                         continue
                     if not ((h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)):
+                        # Beyond an edge's line by sqrt(blur_radius) or more: no segment is near.
+                        if (h0 < 0.0 and e0 * e0 >= bl0) or (h1 < 0.0 and e1 * e1 >= bl1) or (h2 < 0.0 and e2 * e2 >= bl2):
+                            continue
                         if not (
                             _seg_dist2(px, py, x0, y0, x1, y1, e2) < blur_radius
                             or _seg_dist2(px, py, x0, y0, x2, y2, e1) < blur_radius

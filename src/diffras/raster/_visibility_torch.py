@@ -26,6 +26,12 @@ def _edge(px, py, ax, ay, bx, by):
     return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
 
 
+def _len2(ax, ay, bx, by):
+    dx = bx - ax
+    dy = by - ay
+    return dx * dx + dy * dy
+
+
 def _seg_dist2(px, py, ax, ay, bx, by, e):
     dx = bx - ax
     dy = by - ay
@@ -156,7 +162,12 @@ def rasterize_torch(
         good = pz >= 0.0
         inside = ((h0 > 0.0) & (h1 > 0.0) & (h2 > 0.0)) | ((q < 0.0) & (h0 < 0.0) & (h1 < 0.0) & (h2 < 0.0))
         if blur_radius > 0.0:
-            near = (
+            beyond = (
+                ((h0 < 0.0) & (e0 * e0 >= blur_radius * _len2(X1, Y1, X2, Y2)))
+                | ((h1 < 0.0) & (e1 * e1 >= blur_radius * _len2(X0, Y0, X2, Y2)))
+                | ((h2 < 0.0) & (e2 * e2 >= blur_radius * _len2(X0, Y0, X1, Y1)))
+            )
+            near = ~beyond & (
                 (_seg_dist2(px, py, X0, Y0, X1, Y1, e2) < blur_radius)
                 | (_seg_dist2(px, py, X0, Y0, X2, Y2, e1) < blur_radius)
                 | (_seg_dist2(px, py, X1, Y1, X2, Y2, e0) < blur_radius)

@@ -38,7 +38,10 @@ with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)``:
    max((m_0 + m_1) + m_2, 1e-5 * abs(q))``. Skip unless ``pz >= 0`` (PyTorch3D skips ``pz < 0``; a NaN
    depth, possible only when ``q == 0``, is skipped too).
 6. ``inside`` = every ``w_i > 0`` (unclipped), i.e. ``h_0, h_1, h_2 > 0``, or ``q < 0`` and
-   ``h_0, h_1, h_2 < 0``. If not inside, skip unless ``dist < blur_radius``, i.e. unless the squared
+   ``h_0, h_1, h_2 < 0``. If not inside, skip if some ``h_i < 0`` has ``e_i * e_i >= blur_radius *
+   l_i`` (``l_i`` the squared length of the edge opposite corner i, as computed below: p lies beyond
+   that edge's line by at least ``sqrt(blur_radius)``, so ``dist >= blur_radius``, a shortcut implied
+   by PyTorch3D's test); then skip unless ``dist < blur_radius``, i.e. unless the squared
    distance from p to one of the segments (a, b) = (v0, v1), (v0, v2), (v1, v2) is ``< blur_radius``
    (checked in that order, stopping at the first), each distance being, with
    ``d = b - a``, ``l2 = d.x * d.x + d.y * d.y``, ``s = d.x * (p.x - a.x) + d.y * (p.y - a.y)``:
@@ -182,6 +185,11 @@ def _edge(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> f
     return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
 
 
+def _len2(ax: float, ay: float, bx: float, by: float) -> float:
+    dx, dy = bx - ax, by - ay
+    return dx * dx + dy * dy
+
+
 def _seg_dist2(px: float, py: float, ax: float, ay: float, bx: float, by: float, e: float) -> float:
     dx, dy = bx - ax, by - ay
     l2 = dx * dx + dy * dy
@@ -246,6 +254,12 @@ def pixel_face_depth(
     if not pz >= 0.0:
         return None
     inside = (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)
+    if not inside and (
+        (h0 < 0.0 and e0 * e0 >= blur_radius * _len2(x1, y1, x2, y2))
+        or (h1 < 0.0 and e1 * e1 >= blur_radius * _len2(x0, y0, x2, y2))
+        or (h2 < 0.0 and e2 * e2 >= blur_radius * _len2(x0, y0, x1, y1))
+    ):
+        return None
     if not inside and not (
         _seg_dist2(px, py, x0, y0, x1, y1, e2) < blur_radius
         or _seg_dist2(px, py, x0, y0, x2, y2, e1) < blur_radius
