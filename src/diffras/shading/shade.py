@@ -102,7 +102,7 @@ def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materi
     # Position and normal interpolated together: one gather of (M, 3, 6).
     attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces[face_idx]]
     bary = fragments.bary_coords.reshape(-1, 3)[sel].to(verts.dtype)
-    pix = (bary[:, :, None] * attrs).sum(dim=1)
+    pix = torch.einsum("mi,mid->md", bary, attrs)
     tex = texels.reshape(-1, texels.shape[-1])[sel]
     colors = _light_filled(pix[:, :3], pix[:, 3:], tex, image_idx, lights, cam, materials)
     return _scatter(colors, sel, fragments)
