@@ -117,7 +117,7 @@ def test_per_call_overrides_reach_rasterizer_and_shader():
     assert frag.pix_to_face.shape == (1, 10, 10, 2)
 
 
-def _tiny_scene(verts, colors, loc, fov, T, maps=None):
+def _tiny_scene(verts, colors, loc, fov, T, maps=None, axis_angle=None):
     f = torch.tensor([[0, 1, 2], [0, 2, 3]])
     if maps is None:
         tex = TexturesVertex([colors])
@@ -125,6 +125,10 @@ def _tiny_scene(verts, colors, loc, fov, T, maps=None):
         tex = TexturesUV([maps], [f], [torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], dtype=D)])
     mesh = Meshes([verts], [f], textures=tex)
     R = torch.eye(3, dtype=D)[None] * torch.tensor([-1.0, 1.0, -1.0], dtype=D)  # looking down -z from +z
+    if axis_angle is not None:
+        from diffras.transforms import axis_angle_to_matrix
+
+        R = R @ axis_angle_to_matrix(axis_angle)
     cams = FoVPerspectiveCameras(R=R, T=T, fov=fov)
     sigma = 2e-2
     rs = RasterSettings(image_size=6, faces_per_pixel=2, blur_radius=math.log(1 / 1e-4 - 1) * sigma)
@@ -142,10 +146,15 @@ def test_gradcheck_full_pipeline():
     loc = torch.tensor([[0.3, 0.4, 2.0]], dtype=D, requires_grad=True)
     fov = torch.tensor([50.0], dtype=D, requires_grad=True)
     T = torch.tensor([[0.05, -0.02, 2.5]], dtype=D, requires_grad=True)
-    img = _tiny_scene(verts, colors, loc, fov, T)
+    aa = torch.tensor([[0.05, -0.04, 0.1]], dtype=D, requires_grad=True)  # camera rotation (axis-angle)
+    img = _tiny_scene(verts, colors, loc, fov, T, axis_angle=aa)
     assert img.shape == (1, 6, 6, 4) and (img[..., 3] > 0.5).any()
-    assert torch.autograd.gradcheck(lambda v, c, l, f, t: _tiny_scene(v, c, l, f, t), (verts, colors, loc, fov, T),
-                                    atol=1e-6, fast_mode=True)
+    assert torch.autograd.gradcheck(lambda v, c, l, f, t, a: _tiny_scene(v, c, l, f, t, axis_angle=a),
+                                    (verts, colors, loc, fov, T, aa), atol=1e-6, fast_mode=True)
+    # every input really influences the image (else the check above would be vacuous for it)
+    img.sum().backward()
+    for t in (verts, colors, loc, fov, T, aa):
+        assert t.grad is not None and t.grad.abs().sum() > 0
 
 
 def test_gradcheck_texture_map():

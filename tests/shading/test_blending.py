@@ -217,3 +217,25 @@ def test_blend_shape_errors():
         softmax_rgb_blend(colors, frag, BlendParams(), znear=torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="zfar"):
         softmax_rgb_blend(colors, frag, BlendParams(), zfar=float("inf"))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), sigma=st.floats(1e-5, 1e-1), gamma=st.floats(1e-5, 1.0),
+       empty=st.floats(0.0, 1.0))
+def test_softmax_is_convex_combination_of_colors_and_background(seed, sigma, gamma, empty):
+    frag, colors = random_fragments(N=1, H=3, W=3, K=4, seed=seed, empty_frac=empty)
+    bg = torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)
+    out = softmax_rgb_blend(colors, frag, BlendParams(sigma=sigma, gamma=gamma, background_color=tuple(bg.tolist())))
+    assert torch.isfinite(out).all()
+    alpha = out[..., 3]
+    assert ((alpha >= 0) & (alpha <= 1)).all()
+    # each channel lies between the smallest and largest of the filled colours and the background
+    filled = (frag.pix_to_face >= 0)[..., None]
+    lo = torch.minimum(torch.where(filled, colors, torch.inf).amin(-2), bg)
+    hi = torch.maximum(torch.where(filled, colors, -torch.inf).amax(-2), bg)
+    assert ((out[..., :3] >= lo - 1e-12) & (out[..., :3] <= hi + 1e-12)).all()
+    # the silhouette alpha of sigmoid_alpha_blend is the same as softmax's
+    torch.testing.assert_close(sigmoid_alpha_blend(colors, frag, BlendParams(sigma=sigma))[..., 3], alpha)
