@@ -242,8 +242,34 @@ def _raster_tiles(
         zb = np.empty(npix * K, dtype=np.float64)
         fb = np.empty(npix * K, dtype=np.int64)
         cnt = np.zeros(npix, dtype=np.int64)
-        for q_ in range(lo, hi):
-            row = bin_rows[q_]
+        # With K > 1, visit faces by the depth of their plane at the tile centre: buffers then fill
+        # with near faces first and most later pairs fail the cheap depth rejection. (Any order
+        # gives the same result: the kept set is defined by exact (depth, face) keys.)
+        order = np.arange(hi - lo)
+        if K > 1:
+            keys = np.empty(hi - lo, dtype=np.float64)
+            cx = 0.5 * (pxs[tj0] + pxs[tj1])
+            cy = 0.5 * (pys[ti0] + pys[ti1])
+            for q_ in range(lo, hi):
+                row = bin_rows[q_]
+                a0 = (cx - table[row, 3]) * (table[row, 7] - table[row, 4]) - (cy - table[row, 4]) * (table[row, 6] - table[row, 3])
+                a1 = (cx - table[row, 6]) * (table[row, 1] - table[row, 7]) - (cy - table[row, 7]) * (table[row, 0] - table[row, 6])
+                a2 = (cx - table[row, 0]) * (table[row, 4] - table[row, 1]) - (cy - table[row, 1]) * (table[row, 3] - table[row, 0])
+                if perspective_correct:
+                    a0 *= table[row, _S0]
+                    a1 *= table[row, _S1]
+                    a2 *= table[row, _S2]
+                    aq = a0 + a1 + a2
+                else:
+                    a0 *= table[row, _SG]
+                    a1 *= table[row, _SG]
+                    a2 *= table[row, _SG]
+                    aq = table[row, _QN]
+                key = (a0 * table[row, 2] + a1 * table[row, 5] + a2 * table[row, 8]) / aq
+                keys[q_ - lo] = key if aq > 0.0 and key == key else np.inf
+            order = np.argsort(keys)
+        for q_o in range(hi - lo):
+            row = bin_rows[lo + order[q_o]]
             f = perm[row]
             i0 = max(rows_range[row, 0], ti0)
             i1 = min(rows_range[row, 1], ti1)
