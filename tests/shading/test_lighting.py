@@ -232,3 +232,20 @@ def test_materials_validation():
         Materials(ambient_color=(1.0, float("inf"), 1.0))
     with pytest.raises(ValueError, match="batch 1 or N"):
         Materials(ambient_color=torch.ones(2, 3), shininess=torch.ones(3))
+
+
+@pytest.mark.parametrize("lights", [
+    PointLights(location=torch.tensor([[0.5, 1.0, -2.0], [1.0, -1.0, 0.5]], dtype=torch.float64)),
+    DirectionalLights(direction=(0.3, -0.2, -1.0), specular_color=(0.5, 0.4, 0.3)),
+    SpotLights(location=(0.0, 0.0, -3.0), direction=(0.0, 0.0, 1.0), inner_angle=5.0, outer_angle=40.0),
+    AmbientLights(),
+])
+def test_fused_diffuse_specular_equals_separate_terms(lights):
+    g = torch.Generator().manual_seed(4)
+    pts = torch.randn(2, 3, 5, 3, generator=g, dtype=torch.float64)
+    nrm = torch.randn(2, 3, 5, 3, generator=g, dtype=torch.float64)
+    cam = torch.tensor([[0.0, 0.0, -4.0], [1.0, 0.5, -3.0]], dtype=torch.float64)
+    shin = torch.tensor([7.0, 30.0], dtype=torch.float64)
+    d, s = lights.diffuse_specular(nrm, pts, cam, shin)
+    torch.testing.assert_close(d, lights.diffuse(nrm, pts))
+    torch.testing.assert_close(s, lights.specular(nrm, pts, cam, shin))

@@ -331,3 +331,26 @@ def test_phong_shading_matches_per_fragment_bruteforce():
         want = (mats.ambient_color[0].numpy() * lights.ambient_color[0].numpy() + mats.diffuse_color[0].numpy() * dif) * tex \
             + mats.specular_color[0].numpy() * spec
         np.testing.assert_allclose(out[idx].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_duck_typed_lights_without_fused_terms():
+    class MyLights:  # PyTorch3D's light interface only
+        def __init__(self, inner):
+            self.inner = inner
+            self.ambient_color = inner.ambient_color
+
+        def __len__(self):
+            return len(self.inner)
+
+        def diffuse(self, normals, points):
+            return self.inner.diffuse(normals, points)
+
+        def specular(self, normals, points, camera_position, shininess):
+            return self.inner.specular(normals, points, camera_position, shininess)
+
+    mesh = plane_mesh(colors=[torch.rand(4, 3, dtype=D)])
+    frag = plane_fragments(seed=13)
+    cams = StandInCameras([0.1, 0.0, -0.5])
+    lights = PointLights(location=(0.2, 0.3, -1.0), dtype=D)
+    torch.testing.assert_close(HardPhongShader(cameras=cams, lights=MyLights(lights))(frag, mesh),
+                               HardPhongShader(cameras=cams, lights=lights)(frag, mesh))

@@ -122,6 +122,30 @@ class _Lights(BatchedProperties):
         att = self._attenuation(points)
         return out if att is None else out * att[..., None]
 
+    def diffuse_specular(self, normals: torch.Tensor, points: torch.Tensor, camera_position: torch.Tensor,
+                         shininess: torch.Tensor):
+        """``(diffuse(normals, points), specular(normals, points, camera_position, shininess))`` with the
+        normalised normal and light direction computed once (the shaders' hot path); same values."""
+        if points.shape != normals.shape:
+            raise ValueError(
+                f"normals: expected the shape of points {tuple(points.shape)}, got {tuple(normals.shape)}"
+            )
+        n = F.normalize(normals, p=2, dim=-1, eps=_EPS)
+        l = F.normalize(_as_field(self._direction(points), points, "direction"), p=2, dim=-1, eps=_EPS)
+        cos_angle = (n * l).sum(dim=-1)
+        dif = _as_field(self.diffuse_color, points, "diffuse_color") * F.relu(cos_angle)[..., None]
+        lit = (cos_angle > 0).to(points.dtype)
+        cam = _as_field(camera_position, points, "camera_position")
+        view = F.normalize(cam - points, p=2, dim=-1, eps=_EPS)
+        reflect = -l + 2 * (cos_angle[..., None] * n)
+        alpha = F.relu((view * reflect).sum(dim=-1)) * lit
+        shin = _as_field(shininess, points, "shininess", channels=False)
+        spec = _as_field(self.specular_color, points, "specular_color") * torch.pow(alpha, shin)[..., None]
+        att = self._attenuation(points)
+        if att is not None:
+            dif, spec = dif * att[..., None], spec * att[..., None]
+        return dif, spec
+
 
 class DirectionalLights(_Lights):
     """Light from a direction (at infinity).
@@ -267,6 +291,9 @@ class AmbientLights(_Lights):
 
     def specular(self, normals, points, camera_position, shininess) -> torch.Tensor:
         return self._zeros(points)
+
+    def diffuse_specular(self, normals, points, camera_position, shininess):
+        return self._zeros(points), self._zeros(points)
 
 
 def _check_rgb(obj: BatchedProperties) -> None:

@@ -45,8 +45,11 @@ def apply_lighting(points: torch.Tensor, normals: torch.Tensor, lights: Any, cam
                    materials: Any) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ambient (broadcastable), diffuse and specular colours, (B, *, C), at world-space ``points`` with
     ``normals`` ((B, *, 3)); ``lights``/``materials`` props and ``camera_position`` ((M, 3)) have batch 1 or B."""
-    light_diffuse = lights.diffuse(normals, points)
-    light_specular = lights.specular(normals, points, camera_position, materials.shininess)
+    if hasattr(lights, "diffuse_specular"):
+        light_diffuse, light_specular = lights.diffuse_specular(normals, points, camera_position, materials.shininess)
+    else:  # any object with PyTorch3D's light interface
+        light_diffuse = lights.diffuse(normals, points)
+        light_specular = lights.specular(normals, points, camera_position, materials.shininess)
     ambient = batch_view(materials.ambient_color, points, "materials.ambient_color") * \
         batch_view(lights.ambient_color, points, "lights.ambient_color")
     diffuse = batch_view(materials.diffuse_color, points, "materials.diffuse_color") * light_diffuse
