@@ -249,3 +249,24 @@ def test_fused_diffuse_specular_equals_separate_terms(lights):
     d, s = lights.diffuse_specular(nrm, pts, cam, shin)
     torch.testing.assert_close(d, lights.diffuse(nrm, pts))
     torch.testing.assert_close(s, lights.specular(nrm, pts, cam, shin))
+
+
+def test_assigning_a_property_revalidates_and_keeps_copies_consistent():
+    lights = PointLights()
+    lights.location = torch.tensor([[0.0, 0.0, 1.0]])  # PyTorch3D tutorial idiom
+    assert torch.equal(lights.clone().location, torch.tensor([[0.0, 0.0, 1.0]]))
+    assert torch.equal(lights.to(dtype=torch.float64).location, torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64))
+    lights.location = torch.zeros(3, 3)
+    assert len(lights) == 3 and len(lights[1:]) == 2
+    with pytest.raises(ValueError, match="location: expected finite"):
+        lights.location = torch.tensor([[0.0, float("nan"), 1.0]])
+    with pytest.raises(ValueError, match="location: expected shape"):
+        lights.location = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match="batch 1 or N"):
+        lights.diffuse_color = torch.zeros(2, 3)
+    m = Materials()
+    with pytest.raises(ValueError, match="shininess: expected values >= 0"):
+        m.shininess = -3.0
+    assert float(m.shininess) == 64.0  # a rejected value leaves the object unchanged
+    with pytest.raises(ValueError, match="specular_color: expected shape \\(N, 3\\)"):
+        DirectionalLights().specular_color = (1.0, 1.0)

@@ -99,6 +99,22 @@ class BatchedProperties:
         for n, t in props.items():
             object.__setattr__(self, n, t)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``lights.location = torch.tensor(...)`` (a PyTorch3D idiom) re-validates and keeps the batch consistent.
+        if name in self._PROPS and "_props" in self.__dict__:
+            old = self._props[name]
+            dev = value.device if isinstance(value, torch.Tensor) else old.device
+            dt = value.dtype if isinstance(value, torch.Tensor) and value.is_floating_point() else old.dtype
+            props = dict(self._props)
+            props[name] = self._convert(value, name, self._PROPS[name], dev, dt)
+            self._replace(props)._validate()  # on a copy first: a rejected value leaves self unchanged
+            self._set(props)
+            return
+        object.__setattr__(self, name, value)
+
+    def _validate(self) -> None:
+        """Hook: subclass checks across properties (run after construction and assignment)."""
+
     def _replace(self, props: Dict[str, torch.Tensor]) -> "BatchedProperties":
         other = self.__class__.__new__(self.__class__)
         other._extra_init_from(self)

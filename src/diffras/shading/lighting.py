@@ -172,6 +172,9 @@ class DirectionalLights(_Lights):
     ) -> None:
         super().__init__(ambient_color=ambient_color, diffuse_color=diffuse_color,
                          specular_color=specular_color, direction=direction, device=device, dtype=dtype)
+        self._validate()
+
+    def _validate(self) -> None:
         _check_rgb(self)
 
     def _direction(self, points: torch.Tensor) -> torch.Tensor:
@@ -204,6 +207,9 @@ class PointLights(_Lights):
     ) -> None:
         super().__init__(ambient_color=ambient_color, diffuse_color=diffuse_color,
                          specular_color=specular_color, location=location, device=device, dtype=dtype)
+        self._validate()
+
+    def _validate(self) -> None:
         _check_rgb(self)
 
     def _direction(self, points: torch.Tensor) -> torch.Tensor:
@@ -245,6 +251,9 @@ class SpotLights(_Lights):
         super().__init__(ambient_color=ambient_color, diffuse_color=diffuse_color, specular_color=specular_color,
                          location=location, direction=direction, inner_angle=inner_angle,
                          outer_angle=outer_angle, device=device, dtype=dtype)
+        self._validate()
+
+    def _validate(self) -> None:
         _check_rgb(self)
         inner, outer = self.inner_angle.detach(), self.outer_angle.detach()
         if bool((inner < 0).any()) or bool((outer > 180).any()) or bool((inner >= outer).any()):

@@ -41,6 +41,9 @@ class Materials(BatchedProperties):
     ) -> None:
         super().__init__(ambient_color=ambient_color, diffuse_color=diffuse_color, specular_color=specular_color,
                          shininess=shininess, device=device, dtype=dtype)
+        self._validate()
+
+    def _validate(self) -> None:
         C = self.ambient_color.shape[-1]
         for n in ("diffuse_color", "specular_color"):
             t = getattr(self, n)
