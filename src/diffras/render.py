@@ -1,7 +1,6 @@
 """The composed renderer: a rasterizer followed by a shader (PyTorch3D's ``MeshRenderer``)."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Tuple
 
 import torch
@@ -63,15 +62,17 @@ class MeshRendererWithFragments(nn.Module):
                 kwargs = dict(kwargs, cameras=cameras)
         return meshes, kwargs
 
+    # Keywords only the shaders read; everything else also goes to the rasterizer.
+    _SHADER_ONLY = frozenset({"lights", "materials", "blend_params", "znear", "zfar"})
+
     def _raster_kwargs(self, kwargs: dict) -> dict:
-        # diffras's MeshRasterizer rejects unknown keywords (a typo must not pass silently), so it gets only
-        # its own; any other rasterizer gets everything, as in PyTorch3D.
-        from .raster import MeshRasterizer, RasterSettings
+        # diffras's MeshRasterizer rejects unknown keywords (a typo such as R=... must not pass silently), so
+        # it gets all but the shader-only ones; any other rasterizer gets everything, as in PyTorch3D.
+        from .raster import MeshRasterizer
 
         if not isinstance(self.rasterizer, MeshRasterizer):
             return kwargs
-        names = {f.name for f in dataclasses.fields(RasterSettings)} | {"cameras", "raster_settings"}
-        return {k: v for k, v in kwargs.items() if k in names}
+        return {k: v for k, v in kwargs.items() if k not in self._SHADER_ONLY}
 
     def forward(self, meshes: Any, **kwargs: Any):
         meshes, kwargs = self._prepare(meshes, kwargs)
