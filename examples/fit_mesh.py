@@ -50,9 +50,8 @@ optimizer = torch.optim.Adam([{"params": [offsets], "lr": 0.01}, {"params": [col
 
 for step in range(args.steps):
     views = torch.randperm(len(cameras))[:4]
-    mesh = sphere.offset_verts(offsets)
-    mesh = diffras.Meshes(mesh.verts_list(), mesh.faces_list(),
-                          textures=diffras.TexturesVertex([colors.clamp(0, 1)]))
+    mesh = sphere.offset_verts(offsets)  # keeps the sphere's topology caches: cheap every step
+    mesh.textures = diffras.TexturesVertex([colors.clamp(0, 1)])
     batch = mesh.extend(len(views))
     # One rasterization, two shaders: the silhouette and the colours see the same fragments.
     fragments = rasterizer(batch, cameras=cameras[views])

@@ -154,8 +154,9 @@ def fit_mesh(
     gen = torch.Generator().manual_seed(seed)
     for step in range(cfg.iters):
         idx = torch.randperm(cfg.views, generator=gen)[: cfg.views_per_iter].to(device)
+        # offset_verts keeps the sphere's cached topology (edges, index maps): nothing is rebuilt per step.
         mesh = src.offset_verts(offsets)
-        mesh = Meshes(mesh.verts_list(), mesh.faces_list(), textures=TexturesVertex([colors.clamp(0, 1)]))
+        mesh.textures = TexturesVertex([colors.clamp(0, 1)])
         batch = mesh.extend(len(idx))
         view_cams = cams[idx]
         # One rasterization serves both shaders: the silhouette and the colour loss see the same fragments.
@@ -188,7 +189,7 @@ def fit_mesh(
             progress(step, values)
 
     final = src.offset_verts(offsets.detach())
-    final = Meshes(final.verts_list(), final.faces_list(), textures=TexturesVertex([colors.detach().clamp(0, 1)]))
+    final.textures = TexturesVertex([colors.detach().clamp(0, 1)])
     elapsed = time.perf_counter() - start
     metrics = evaluate_fit(final, target, cfg, device=device)
     metrics.update({"iterations": cfg.iters, "wall_time_s": round(elapsed, 2), "config": asdict(cfg)})

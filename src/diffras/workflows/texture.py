@@ -115,11 +115,11 @@ def fit_texture(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.setdefault("rgb", []).append(float(loss))
+        history.setdefault("rgb", []).append(float(loss.detach()))
         if step % cfg.snapshot_every == 0 or step == cfg.iters - 1:
             snapshots.append(torch.cat([img.detach(), images[idx[-1], ..., :3]], dim=1).cpu())
         if progress is not None:
-            progress(step, {"rgb": float(loss)})
+            progress(step, {"rgb": history["rgb"][-1]})
     final_map = texels.detach().clamp(0, 1)
     final = _with_map(mesh, final_map)
     metrics: Dict[str, float] = {"iterations": cfg.iters, "wall_time_s": round(time.perf_counter() - start, 2)}
