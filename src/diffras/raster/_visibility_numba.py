@@ -2,12 +2,12 @@
 
 Steps, each over plain float64/int64 arrays:
 
-1. ``_face_ranges`` (parallel over faces): the per-face tests of the rule in
+1. ``_face_ranges``: the per-face tests of the rule in
    ``diffras.raster.visibility`` that do not depend on the pixel (depth validity, culling, zero area)
    and the exact range of pixels whose centre passes the grown bounding-box test.
 2. ``_order_faces``: a counting sort of the surviving faces by (coarse nearest depth, screen tile),
    so that a tile reads its faces' rows from a few contiguous runs of memory, near faces first.
-3. ``_face_table`` (parallel): one row of per-face constants per surviving face, in that order.
+3. ``_face_table``: one row of per-face constants per surviving face, in that order.
 4. ``_bin_faces``: a counting sort of (image, face) pairs into square tiles of ``bin_size`` pixels:
    count, prefix sum, fill. Bins are exactly as large as needed, so no face is ever dropped however
    dense the scene (PyTorch3D's ``max_faces_per_bin`` overflow cannot happen here).
@@ -36,13 +36,15 @@ _X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
 _DEN, _SG, _QN, _INVQ, _S0, _S1, _S2, _L0, _L1, _L2 = range(9, 19)
 _NCOL = 19
 _ZBUCKETS = 32
+# Below this many candidate (pixel, face) tests the kernel runs on the calling thread.
+SERIAL_WORK = 1 << 16
 # Relative slack of the division-free depth rejection: far above the 3 ulp it must cover.
 _REJECT_SLACK = 1.0 + 1e-12
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
-@numba.njit(parallel=True, **_JIT)
+@numba.njit(**_JIT)
 def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out):
     """``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive): exactly the pixels whose centre passes the
     rule's bounding-box test, ``i0 > i1`` when the face is skipped; ``zmin_out`` (F,) nearest depth."""
@@ -51,7 +53,7 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
     W = pxs.shape[0]
     S = float(min(H, W))
     r = math.sqrt(blur_radius)
-    for f in numba.prange(F):
+    for f in range(F):
         x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
         x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
         x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
@@ -135,10 +137,10 @@ def _order_faces(pix_range, zmin, T, ntx, nty):
     return perm
 
 
-@numba.njit(parallel=True, **_JIT)
+@numba.njit(**_JIT)
 def _face_table(fv, perm, pix_range, table, rows_range):
     """Row k: the per-face constants of the rule for face ``perm[k]``."""
-    for k in numba.prange(perm.shape[0]):
+    for k in range(perm.shape[0]):
         f = perm[k]
         for c in range(4):
             rows_range[k, c] = pix_range[f, c]
@@ -422,8 +424,20 @@ def rasterize_numba(
     rows_range = np.empty((perm.shape[0], 4), dtype=np.int64)
     _face_table(fv, perm, pix_range, table, rows_range)
     bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
-    _raster_tiles(
+    args = (
         table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
         bool(perspective_correct), bool(clip_barycentric_coords), out,
     )
+    # Waking the worker threads costs more than a small scene takes on one thread (and, on a busy
+    # machine, up to a scheduler time slice): run small workloads on the calling thread only.
+    work = int(((rows_range[:, 1] - rows_range[:, 0] + 1) * (rows_range[:, 3] - rows_range[:, 2] + 1)).sum())
+    if work < SERIAL_WORK and numba.get_num_threads() > 1:
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            _raster_tiles(*args)
+        finally:
+            numba.set_num_threads(threads)
+    else:
+        _raster_tiles(*args)
     return torch.from_numpy(out)
