@@ -354,3 +354,14 @@ def test_duck_typed_lights_without_fused_terms():
     lights = PointLights(location=(0.2, 0.3, -1.0), dtype=D)
     torch.testing.assert_close(HardPhongShader(cameras=cams, lights=MyLights(lights))(frag, mesh),
                                HardPhongShader(cameras=cams, lights=lights)(frag, mesh))
+
+
+def test_fragments_from_another_mesh_are_rejected():
+    mesh = plane_mesh()
+    frag = plane_fragments()
+    bad = Fragments(torch.where(frag.pix_to_face >= 0, frag.pix_to_face + 5, -1), frag.zbuf, frag.bary_coords,
+                    frag.dists)
+    cams = StandInCameras([0.0, 0.0, 0.0])
+    for cls in (HardPhongShader, HardFlatShader, HardGouraudShader):
+        with pytest.raises(ValueError, match="pix_to_face"):
+            cls(cameras=cams)(bad, mesh)

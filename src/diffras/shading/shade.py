@@ -19,6 +19,7 @@ from typing import Any, Tuple
 
 import torch
 
+from .._validation import check_index_range
 from ._batched import batch_view
 from .interpolate import interpolate_face_attributes
 
@@ -57,10 +58,11 @@ def apply_lighting(points: torch.Tensor, normals: torch.Tensor, lights: Any, cam
     return ambient, diffuse, specular
 
 
-def _filled(fragments: Any) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _filled(fragments: Any, num_faces: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flat indices (M,) of the filled fragment slots, their packed faces (M,) and image indices (M,)."""
     p2f = fragments.pix_to_face.reshape(-1)
     sel = (p2f >= 0).nonzero().squeeze(1)
+    check_index_range(p2f[sel], "fragments.pix_to_face", num_faces)
     per_image = fragments.pix_to_face[0].numel() if fragments.pix_to_face.shape[0] else 1
     return sel, p2f[sel], torch.div(sel, per_image, rounding_mode="floor")
 
@@ -101,7 +103,7 @@ def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materi
     _check_batches(len(meshes), lights, materials, cam)
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    sel, face_idx, image_idx = _filled(fragments)
+    sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
     # Position and normal interpolated together: one gather of (M, 3, 6).
     attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces[face_idx]]
     bary = fragments.bary_coords.reshape(-1, 3)[sel].to(verts.dtype)
@@ -121,7 +123,7 @@ def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materia
     _check_batches(len(meshes), lights, materials, cam)
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    sel, face_idx, image_idx = _filled(fragments)
+    sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
     centroids = verts[faces[face_idx]].mean(dim=1)
     normals = meshes.faces_normals_packed().to(verts.dtype)[face_idx]
     tex = texels.reshape(-1, texels.shape[-1])[sel]
