@@ -38,8 +38,11 @@ _NCOL = 19
 _ZBUCKETS = 32
 # Below this many candidate (pixel, face) tests the kernel runs on the calling thread.
 SERIAL_WORK = 1 << 16
-# Relative slack of the division-free depth rejection: far above the 3 ulp it must cover.
+# Division-free depth rejection (see _raster_tiles): ``num > zl * den * _REJECT_SLACK`` proves
+# ``fl(num / den) > zl`` when the threshold is a normal number (the slack is far above the 3 ulp of
+# rounding it must cover) and zl is not tiny (no subnormal depths).
 _REJECT_SLACK = 1.0 + 1e-12
+_TINY = 1e-290
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -330,16 +333,19 @@ def _raster_tiles(
                             m2 = max(-h2, 0.0)
                         num = m0 * z0 + m1 * z1 + m2 * z2
                         dd = max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q))
-                        # Full buffer: num / dd rounds to at least num / dd * (1 - eps), so this
-                        # division-free test only rejects depths beyond the K-th kept one.
-                        if full and num > zl * dd * _REJECT_SLACK:
-                            continue
+                        # Full buffer: this division-free test only rejects depths beyond the K-th.
+                        if full and zl > _TINY:
+                            thr = zl * dd * _REJECT_SLACK
+                            if thr > _TINY and num > thr:
+                                continue
                         pz = num / dd
                     else:
                         num = h0 * z0 + h1 * z1 + h2 * z2
                         if perspective_correct:
-                            if full and q > 0.0 and num > zl * q * _REJECT_SLACK:
-                                continue
+                            if full and q > 0.0 and zl > _TINY:
+                                thr = zl * q * _REJECT_SLACK
+                                if thr > _TINY and num > thr:
+                                    continue
                             pz = num / q
                         else:
                             pz = num * invq
