@@ -145,11 +145,14 @@ def test_gradcheck_softmax():
     dists = (frag.dists / 1e-4 * 0.1).detach().requires_grad_(True)  # O(1) in units of sigma=0.1
     zbuf = frag.zbuf.detach().requires_grad_(True)
 
-    def f(c, d, z, b):
-        fr = Fragments(frag.pix_to_face, z, frag.bary_coords, d)
-        return softmax_rgb_blend(c, fr, BlendParams(sigma=0.1, gamma=0.5, background_color=b), znear=1.0, zfar=12.0)
+    zn = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    zf = torch.tensor([12.0], dtype=torch.float64, requires_grad=True)
 
-    assert torch.autograd.gradcheck(f, (colors, dists, zbuf, bg))
+    def f(c, d, z, b, zn, zf):
+        fr = Fragments(frag.pix_to_face, z, frag.bary_coords, d)
+        return softmax_rgb_blend(c, fr, BlendParams(sigma=0.1, gamma=0.5, background_color=b), znear=zn, zfar=zf)
+
+    assert torch.autograd.gradcheck(f, (colors, dists, zbuf, bg, zn, zf))
 
 
 def test_gradcheck_sigmoid_alpha():
