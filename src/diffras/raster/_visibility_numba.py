@@ -1,19 +1,10 @@
 """The ``"numba"`` visibility backend: binned, tile-parallel CPU rasterization.
 
-Steps, each over plain float64/int64 arrays:
-
-1. ``_face_ranges``: the per-face tests of the rule in
-   ``diffras.raster.visibility`` that do not depend on the pixel (depth validity, culling, zero area)
-   and the exact range of pixels whose centre passes the grown bounding-box test.
-2. ``_order_faces``: a counting sort of the surviving faces by (coarse nearest depth, screen tile),
-   so that a tile reads its faces' rows from a few contiguous runs of memory, near faces first.
-3. ``_face_table``: one row of per-face constants per surviving face, in that order.
-4. ``_bin_faces``: a counting sort of (image, face) pairs into square tiles of ``bin_size`` pixels:
-   count, prefix sum, fill. Bins are exactly as large as needed, so no face is ever dropped however
-   dense the scene (PyTorch3D's ``max_faces_per_bin`` overflow cannot happen here).
-5. ``_raster_tiles`` (``prange`` over tiles): every face of a tile is tested against the pixels of its
-   range inside the tile, and a per-pixel buffer keeps the K smallest ``(depth, face)`` pairs sorted.
-   Division-free tests that provably imply the rule's reject most (pixel, face) pairs early.
+Faces are prepared, ordered and binned into square screen tiles by ``_visibility_prep`` (counting
+sorts: bins grow as needed, no face is ever dropped). Then ``_raster_tiles`` (``prange`` over tiles)
+tests every face of a tile against the pixels of its range inside the tile, and a per-pixel buffer
+keeps the K smallest ``(depth, face)`` pairs sorted. Division-free tests that provably imply the
+rule's skips reject most (pixel, face) pairs before the one division of the exact depth.
 
 The per-pixel arithmetic is the reference rule written with the same float64 operations in the same
 order (only operand loads are hoisted), with ``error_model="numpy"`` for IEEE division and no
@@ -28,14 +19,24 @@ import numba
 import numpy as np
 import torch
 
-EPS = 1e-8
-CLIP_SUM_MIN = 1e-5
+from ._visibility_prep import (
+    _INVQ,
+    _L0,
+    _L1,
+    _L2,
+    _NCOL,
+    _QN,
+    _S0,
+    _S1,
+    _S2,
+    _SG,
+    _bin_faces,
+    _face_ranges,
+    _face_table,
+    _order_faces,
+)
+from .visibility import CLIP_SUM_MIN, EPS
 
-# Columns of the per-face table built by _face_table (one row per surviving face, sorted).
-_X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
-_DEN, _SG, _QN, _INVQ, _S0, _S1, _S2, _L0, _L1, _L2 = range(9, 19)
-_NCOL = 19
-_ZBUCKETS = 32
 # Below this many candidate (pixel, face) tests the kernel runs on the calling thread.
 SERIAL_WORK = 1 << 16
 # Division-free depth rejection (see _raster_tiles): ``num > zl * den * _REJECT_SLACK`` proves
@@ -45,162 +46,6 @@ _REJECT_SLACK = 1.0 + 1e-12
 _TINY = 1e-290
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
-
-
-@numba.njit(**_JIT)
-def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out):
-    """``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive): exactly the pixels whose centre passes the
-    rule's bounding-box test, ``i0 > i1`` when the face is skipped; ``zmin_out`` (F,) nearest depth."""
-    F = fv.shape[0]
-    H = pys.shape[0]
-    W = pxs.shape[0]
-    S = float(min(H, W))
-    r = math.sqrt(blur_radius)
-    for f in range(F):
-        x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
-        x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
-        x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
-        pix_range[f, 0] = 1
-        pix_range[f, 1] = 0
-        pix_range[f, 2] = 1
-        pix_range[f, 3] = 0
-        zmin = min(z0, min(z1, z2))
-        zmin_out[f] = zmin
-        if zmin < EPS:
-            continue
-        face_area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)
-        if cull_backfaces and face_area < 0.0:
-            continue
-        if face_area <= EPS and face_area >= -EPS:
-            continue
-        xlo = min(x0, min(x1, x2)) - r
-        xhi = max(x0, max(x1, x2)) + r
-        ylo = min(y0, min(y1, y2)) - r
-        yhi = max(y0, max(y1, y2)) + r
-        # Centres x = (W - 2j - 1) / S decrease with j: guess the range, then settle it with the very
-        # comparisons of the rule, so the kernel needs no per-pixel bounding-box test.
-        j0 = int(math.floor(min(max((W - 1.0 - xhi * S) * 0.5, 0.0), W - 1.0)))
-        while j0 > 0 and pxs[j0 - 1] <= xhi:
-            j0 -= 1
-        while j0 < W and pxs[j0] > xhi:
-            j0 += 1
-        j1 = int(math.ceil(min(max((W - 1.0 - xlo * S) * 0.5, -1.0), W - 1.0)))
-        while j1 < W - 1 and pxs[j1 + 1] >= xlo:
-            j1 += 1
-        while j1 >= 0 and pxs[j1] < xlo:
-            j1 -= 1
-        i0 = int(math.floor(min(max((H - 1.0 - yhi * S) * 0.5, 0.0), H - 1.0)))
-        while i0 > 0 and pys[i0 - 1] <= yhi:
-            i0 -= 1
-        while i0 < H and pys[i0] > yhi:
-            i0 += 1
-        i1 = int(math.ceil(min(max((H - 1.0 - ylo * S) * 0.5, -1.0), H - 1.0)))
-        while i1 < H - 1 and pys[i1 + 1] >= ylo:
-            i1 += 1
-        while i1 >= 0 and pys[i1] < ylo:
-            i1 -= 1
-        if j0 > j1 or i0 > i1:
-            continue
-        pix_range[f, 0] = i0
-        pix_range[f, 1] = i1
-        pix_range[f, 2] = j0
-        pix_range[f, 3] = j1
-
-
-@numba.njit(**_JIT)
-def _order_faces(pix_range, zmin, T, ntx, nty):
-    """Surviving faces sorted by (depth bucket, home tile): a counting sort, O(F)."""
-    F = pix_range.shape[0]
-    lo = np.inf
-    hi = -np.inf
-    nv = 0
-    for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
-            nv += 1
-            lo = min(lo, zmin[f])
-            hi = max(hi, zmin[f])
-    ntiles = ntx * nty
-    nkeys = _ZBUCKETS * ntiles
-    scale = _ZBUCKETS / (hi - lo) if hi > lo else 0.0
-    keys = np.empty(F, dtype=np.int64)
-    counts = np.zeros(nkeys + 1, dtype=np.int64)
-    for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
-            zb = min(int((zmin[f] - lo) * scale), _ZBUCKETS - 1)
-            key = zb * ntiles + (pix_range[f, 0] // T) * ntx + pix_range[f, 2] // T
-            keys[f] = key
-            counts[key + 1] += 1
-    for k in range(nkeys):
-        counts[k + 1] += counts[k]
-    perm = np.empty(nv, dtype=np.int64)
-    for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
-            perm[counts[keys[f]]] = f
-            counts[keys[f]] += 1
-    return perm
-
-
-@numba.njit(**_JIT)
-def _face_table(fv, perm, pix_range, table, rows_range):
-    """Row k: the per-face constants of the rule for face ``perm[k]``."""
-    for k in range(perm.shape[0]):
-        f = perm[k]
-        for c in range(4):
-            rows_range[k, c] = pix_range[f, c]
-        x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
-        x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
-        x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
-        for c in range(9):
-            table[k, c] = fv[f, c]
-        den = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS
-        sg = 1.0 if den > 0.0 else -1.0
-        table[k, _DEN] = den
-        table[k, _SG] = sg
-        table[k, _QN] = den * sg
-        table[k, _INVQ] = 1.0 / (den * sg)
-        table[k, _S0] = sg * (z1 * z2)
-        table[k, _S1] = sg * (z0 * z2)
-        table[k, _S2] = sg * (z0 * z1)
-        # Squared lengths of the edges opposite each corner: segments (v1, v2), (v0, v2), (v0, v1).
-        table[k, _L0] = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)
-        table[k, _L1] = (x2 - x0) * (x2 - x0) + (y2 - y0) * (y2 - y0)
-        table[k, _L2] = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
-
-
-@numba.njit(**_JIT)
-def _bin_faces(first, num, perm, rows_range, T, nty, ntx):
-    """Counting sort of (image, row) pairs into tiles; returns (bin_start, bin_rows) with the table
-    rows of tile ``b = (n * nty + ty) * ntx + tx`` at ``bin_rows[bin_start[b]:bin_start[b + 1]]``."""
-    N = first.shape[0]
-    R = perm.shape[0]
-    nbins = N * nty * ntx
-    counts = np.zeros(nbins + 1, dtype=np.int64)
-    for n in range(N):
-        f_lo = first[n]
-        f_hi = f_lo + num[n]
-        for k in range(R):
-            if perm[k] < f_lo or perm[k] >= f_hi:
-                continue
-            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
-                base = (n * nty + ty) * ntx
-                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
-                    counts[base + tx + 1] += 1
-    for b in range(nbins):
-        counts[b + 1] += counts[b]
-    bin_rows = np.empty(counts[nbins], dtype=np.int64)
-    fill = counts[:nbins].copy()
-    for n in range(N):
-        f_lo = first[n]
-        f_hi = f_lo + num[n]
-        for k in range(R):
-            if perm[k] < f_lo or perm[k] >= f_hi:
-                continue
-            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
-                base = (n * nty + ty) * ntx
-                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
-                    bin_rows[fill[base + tx]] = k
-                    fill[base + tx] += 1
-    return counts, bin_rows
 
 
 @numba.njit(inline="always", **_JIT)

@@ -15,9 +15,8 @@ from typing import Optional, Tuple
 import torch
 
 from .pixels import pixel_centers_ndc
+from .visibility import CLIP_SUM_MIN, EPS
 
-EPS = 1e-8
-CLIP_SUM_MIN = 1e-5
 # Candidate (face, pixel) pairs evaluated at once; each holds ~20 float64 temporaries.
 CHUNK = 1 << 20
 
