@@ -125,3 +125,18 @@ def test_empty_batch_and_empty_mesh():
     assert out.shape == (0, 3, 4, 1) and out.dtype == torch.int64
     out = rasterize_visibility(fv, torch.tensor([0, 1]), torch.tensor([1, 0]), 6, backend="reference")
     assert (out[1] == -1).all() and (out[0] >= 0).any()
+
+
+def test_device_mismatch_names_the_argument():
+    fv, first, num = _good()
+    with pytest.raises(ValueError, match="mesh_to_face_first_idx"):
+        rasterize_visibility(fv, first.to("meta"), num, 8)
+    with pytest.raises(ValueError, match="num_faces_per_mesh"):
+        rasterize_visibility(fv, first, num.to("meta"), 8)
+
+
+def test_float32_and_float64_inputs_agree():
+    fv, first, num = _good()
+    a = rasterize_visibility(fv, first, num, (5, 7), backend="reference", blur_radius=0.01, faces_per_pixel=2)
+    b = rasterize_visibility(fv.double(), first, num, (5, 7), backend="reference", blur_radius=0.01, faces_per_pixel=2)
+    assert torch.equal(a, b) and a.device == fv.device
