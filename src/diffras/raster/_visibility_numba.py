@@ -259,6 +259,8 @@ def rasterize_numba(
     if N == 0 or fv.shape[0] == 0:
         return torch.from_numpy(out)
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
+    # At most 512 x 512 tiles per image: a tiny bin_size on a huge image changes speed, not memory.
+    T = max(T, -(-max(H, W) // 512))
     nty = (H + T - 1) // T
     ntx = (W + T - 1) // T
     S = float(min(H, W))
@@ -270,7 +272,9 @@ def rasterize_numba(
     pix_range = np.empty((F, 4), dtype=np.int64)
     zmin = np.empty(F, dtype=np.float64)
     _face_ranges(fv, pxs, pys, blur_radius, bool(cull_backfaces), pix_range, zmin)
-    perm = _order_faces(pix_range, zmin, T, ntx, nty)
+    # Ordering cells: tiles, or coarser so that the sort keys stay few (<= 64 x 64 cells).
+    C = max(T, -(-max(H, W) // 64))
+    perm = _order_faces(pix_range, zmin, C, (W + C - 1) // C, (H + C - 1) // C)
     table = np.empty((perm.shape[0], _NCOL), dtype=np.float64)
     rows_range = np.empty((perm.shape[0], 4), dtype=np.int64)
     _face_table(fv, perm, pix_range, table, rows_range)

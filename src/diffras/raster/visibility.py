@@ -110,8 +110,9 @@ def rasterize_visibility(
         cull_backfaces: skip faces whose 2D winding in NDC is clockwise (facing away).
         backend: ``"auto"`` (numba for CPU tensors, torch otherwise), ``"numba"``, ``"torch"`` or
             ``"reference"`` (brute force, small scenes only).
-        bin_size: tile side in pixels for the binned backends; None picks one from the image size and
-            face count; 0 means one tile per image (no binning). Changes speed, never the result.
+        bin_size: tile side in pixels of the ``"numba"`` backend; None picks one from the image size
+            (8 to 64 pixels), 0 means one tile per image (no binning); at least ``max(H, W) / 512``.
+            Changes speed, never the result; the other backends ignore it.
         max_faces_per_bin: accepted for PyTorch3D compatibility. Bins always grow to hold every face,
             so nothing is ever dropped and the value has no effect on the result.
 
