@@ -5,8 +5,8 @@ that return identical ``pix_to_face``:
 
 - ``"numba"``: compiled CPU kernel, faces binned into screen tiles, tiles rasterized in parallel
   (``diffras.raster._visibility_numba``);
-- ``"torch"``: vectorised over (tile, face) candidate pairs, runs on any torch device
-  (``diffras.raster._visibility_torch``);
+- ``"torch"``: vectorised over (face, pixel) candidate pairs from each face's box, in memory-bounded
+  chunks; runs on any torch device (``diffras.raster._visibility_torch``);
 - ``"reference"``: brute force over every (pixel, face) pair in plain Python floats, written to be
   read, not to be fast; tests compare the other backends against it on small scenes.
 
