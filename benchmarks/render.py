@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -124,6 +125,7 @@ def main() -> None:
     header = ["shader", "views", "size", "fwd ms", "fwd+bwd ms", "fwd ms/view", "fwd+bwd ms/view", "peak MiB",
               "covered px"]
     rows = []
+    load_before = os.getloadavg()[0]
     for shader in args.shaders:
         for views in args.views:
             r = _run(shader, views, args.size, args.runs)
@@ -145,7 +147,9 @@ def main() -> None:
             "`images.sum()` to a vertex offset and the texture map. Median of "
             f"{args.runs} runs after a warm-up; peak MiB = the configuration's own peak RSS above its baseline "
             "(one subprocess per row).",
-            f"Machine: {machine_description()}",
+            f"Machine: {machine_description()}. Load average (1 min) {load_before:.1f} before and "
+            f"{os.getloadavg()[0]:.1f} after the run: a load far above the core count means these times are "
+            "inflated by other processes sharing the CPU.",
             table,
         ])
         print(f"wrote {update_section('Rendering', body)}")
