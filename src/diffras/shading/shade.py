@@ -104,8 +104,10 @@ def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materi
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
     sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
-    # Position and normal interpolated together: one gather of (M, 3, 6).
-    attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces[face_idx]]
+    # Position and normal interpolated together: per-face rows of 18 values gathered once (contiguous rows
+    # gather faster than three 6-value vertex rows per fragment).
+    face_attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
+    attrs = face_attrs.reshape(-1, 18).index_select(0, face_idx).view(-1, 3, 6)
     bary = fragments.bary_coords.reshape(-1, 3)[sel].to(verts.dtype)
     pix = torch.einsum("mi,mid->md", bary, attrs)
     tex = texels.reshape(-1, texels.shape[-1])[sel]
@@ -124,8 +126,9 @@ def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materia
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
     sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
-    centroids = verts[faces[face_idx]].mean(dim=1)
-    normals = meshes.faces_normals_packed().to(verts.dtype)[face_idx]
+    per_face = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
+    pix = per_face.index_select(0, face_idx)
+    centroids, normals = pix[:, :3], pix[:, 3:]
     tex = texels.reshape(-1, texels.shape[-1])[sel]
     colors = _light_filled(centroids, normals, tex, image_idx, lights, cam, materials)
     return _scatter(colors, sel, fragments)
