@@ -83,7 +83,8 @@ def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Ten
 def _scatter(values: torch.Tensor, sel: torch.Tensor, fragments: Any) -> torch.Tensor:
     """(N, H, W, K, C): ``values`` (M, C) at the filled slots ``sel``, 0 elsewhere."""
     shape = fragments.pix_to_face.shape
-    out = values.new_zeros(shape.numel(), values.shape[-1]).index_copy(0, sel, values)
+    # In place on a fresh buffer: the out-of-place index_copy would copy the whole (N*H*W*K, C) buffer once more.
+    out = values.new_zeros(shape.numel(), values.shape[-1]).index_copy_(0, sel, values)
     return out.view(shape + (values.shape[-1],))
 
 
