@@ -191,3 +191,24 @@ def test_raster_settings_normalises_and_resolves_defaults():
     s = RasterSettings([24, 40], blur_radius=1e-4)
     assert s.image_size == (24, 40) and s.resolve_clip_barycentric_coords() is True
     assert RasterSettings(8, blur_radius=1e-4, clip_barycentric_coords=False).resolve_clip_barycentric_coords() is False
+
+
+@pytest.mark.parametrize("kind", ["fov", "ortho", "screen"])
+def test_projection_matches_camera_transforms(kind):
+    from diffras.raster.mesh_rasterizer import project_verts_padded
+
+    sphere = ico_sphere(1).extend(2)
+    R, T = look_at_view_transform(2.5, torch.tensor([10.0, -20.0]), torch.tensor([30.0, 100.0]))
+    if kind == "fov":
+        cam = FoVPerspectiveCameras(R=R, T=T, fov=50.0)
+    elif kind == "ortho":
+        cam = FoVOrthographicCameras(R=R, T=T)
+    else:
+        cam = PerspectiveCameras(focal_length=300.0, principal_point=((120.0, 90.0),), in_ndc=False,
+                                 image_size=((200, 260),), R=R, T=T)
+    got = project_verts_padded(sphere, cam)
+    verts = sphere.verts_padded()
+    ndc = cam.transform_points_ndc(verts, eps=1e-8)
+    z = cam.get_world_to_view_transform().transform_points(verts)[..., 2]
+    torch.testing.assert_close(got[..., :2], ndc[..., :2])
+    torch.testing.assert_close(got[..., 2], z)

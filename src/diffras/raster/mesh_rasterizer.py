@@ -41,17 +41,28 @@ def _check_meshes_cameras(meshes: Any, cameras: Any) -> None:
 def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Tensor:
     """(N, V, 3) padded vertices ``(x_ndc, y_ndc, z_view)`` of ``meshes`` seen by ``cameras``.
 
-    ``image_size`` (H, W) is passed to screen-space cameras (``in_ndc() == False``) that were built
-    without their own image size. Differentiable w.r.t. the vertices and every camera parameter.
+    Equal to ``cameras.transform_points_ndc(verts, eps=1e-8)[..., :2]`` beside
+    ``cameras.get_world_to_view_transform().transform_points(verts)[..., 2]``, computed with one
+    matrix product. ``image_size`` (H, W) is passed to screen-space cameras (``in_ndc() == False``)
+    that were built without their own image size. Differentiable w.r.t. the vertices and every camera
+    parameter.
     """
     _check_meshes_cameras(meshes, cameras)
     verts = meshes.verts_padded()  # finite: Meshes checks its vertices
-    view = cameras.get_world_to_view_transform().transform_points(verts)
-    kw = {}
-    if not cameras.in_ndc() and cameras.get_image_size() is None and image_size is not None:
-        kw["image_size"] = image_size
-    ndc = cameras.transform_points_ndc(verts, eps=_PROJECT_EPS, **kw)
-    return torch.cat((ndc[..., :2], view[..., 2:3]), dim=-1)
+    full = cameras.get_full_projection_transform()
+    if not cameras.in_ndc():
+        # The same composition as cameras.transform_points_ndc.
+        own = cameras.get_image_size() is not None
+        full = full.compose(cameras.get_ndc_camera_transform(None if own or image_size is None else image_size))
+    m_full = full.get_matrix()
+    m_view = cameras.get_world_to_view_transform().get_matrix()
+    # One product gives the projected x, y, the homogeneous divisor w and the view-space z (the
+    # columns of the two row-vector matrices that matter): [x, 1] @ A.
+    A = torch.stack((m_full[..., 0], m_full[..., 1], m_full[..., 3], m_view[..., 2]), dim=-1).to(verts.dtype)
+    h = torch.matmul(verts, A[:, :3, :]) + A[:, 3:4, :]
+    w = h[..., 2:3]
+    w = torch.where(w < 0, -1.0, 1.0).to(w.dtype) * w.abs().clamp(min=_PROJECT_EPS)
+    return torch.cat((h[..., :2] / w, h[..., 3:4]), dim=-1)
 
 
 def _resolve(settings: RasterSettings, cameras: Any):
