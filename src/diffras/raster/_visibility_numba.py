@@ -116,10 +116,32 @@ def _raster_tiles(
                     a2 *= table[row, _SG]
                     aq = table[row, _QN]
                 key = (a0 * table[row, 2] + a1 * table[row, 5] + a2 * table[row, 8]) / aq
+                if clip:
+                    # Clipped depths stay within the corners' range: order by the nearest corner.
+                    key = min(table[row, 2], min(table[row, 5], table[row, 8]))
                 keys[q_ - lo] = key if aq > 0.0 and key == key else np.inf
             order = np.argsort(keys)
+        # Whole-tile rejection. When depths are convex combinations of the corners' (clipped
+        # barycentrics, or inside-only tests with perspective correction), pz >= zmin * (1 - 5 eps);
+        # once every pixel of the tile holds K faces, a face whose zmin exceeds the largest K-th
+        # depth of the tile cannot enter any pixel. tmax only decreases, so a stale value is safe.
+        zmin_bound = clip or (perspective_correct and not blur)
+        nfull = 0
+        tmax = np.inf
+        since = 0
         for q_o in range(hi - lo):
             row = bin_rows[lo + order[q_o]]
+            # Below every depth this face can produce (only meaningful when zmin_bound).
+            zlo = min(table[row, 2], min(table[row, 5], table[row, 8])) * (1.0 - 1e-12)
+            if zmin_bound and nfull == npix:
+                if since >= 32 or tmax == np.inf:
+                    tmax = zb[K - 1]
+                    for p in range(1, npix):
+                        tmax = max(tmax, zb[p * K + K - 1])
+                    since = 0
+                since += 1
+                if zlo > tmax:
+                    continue
             f = perm[row]
             i0 = max(rows_range[row, 0], ti0)
             i1 = min(rows_range[row, 1], ti1)
@@ -144,6 +166,8 @@ def _raster_tiles(
                 r2 = (py - y0) * (x1 - x0)
                 prow = (i - ti0) * tw - tj0
                 for j in range(j0, j1 + 1):
+                    if zmin_bound and cnt[prow + j] == K and zlo > zb[(prow + j) * K + K - 1]:
+                        continue
                     px = pxs[j]
                     e0 = (px - x1) * dy12 - r0
                     e1 = (px - x2) * dy20 - r1
@@ -222,6 +246,8 @@ def _raster_tiles(
                     fb[base + k] = f
                     if c < K:
                         cnt[p] = c + 1
+                        if c + 1 == K:
+                            nfull += 1
         for i in range(ti0, ti1 + 1):
             for j in range(tj0, tj1 + 1):
                 p = (i - ti0) * tw + (j - tj0)
