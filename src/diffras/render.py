@@ -17,9 +17,10 @@ class MeshRendererWithFragments(nn.Module):
             with a ``cameras`` attribute (or cameras passed per call).
         shader: a module ``shader(fragments, meshes, **kwargs) -> images`` (e.g. ``SoftPhongShader``).
 
-    ``forward(meshes, **kwargs)``: keyword arguments (``cameras``, ``lights``, ``materials``,
-    ``blend_params``, ``raster_settings``, ``znear``, ``zfar``...) go to both the rasterizer and the shader,
-    as in PyTorch3D. Two conveniences:
+    ``forward(meshes, **kwargs)``: keyword arguments go to the shader (``cameras``, ``lights``, ``materials``,
+    ``blend_params``, ``znear``, ``zfar``) and, except the shader-only ones (lights, materials,
+    blend_params, znear, zfar), to the rasterizer (``cameras``, ``raster_settings``, any ``RasterSettings``
+    field such as ``image_size=``), where an unknown keyword raises ``TypeError``. Two conveniences:
 
     - **N views of one mesh in one call**: when ``meshes`` holds one mesh and the cameras hold N > 1, the
       mesh is extended to N copies (``meshes.extend(N)``) before rasterizing, so image n is the mesh seen by
