@@ -164,6 +164,8 @@ def _ico_sphere_face_verts(level, dist=2.7):
         dict(faces_per_pixel=8, blur_radius=math.log(1 / 1e-4 - 1) * 1e-4, perspective_correct=True),
         dict(faces_per_pixel=4, blur_radius=2e-3, clip_barycentric_coords=True, perspective_correct=True),
         dict(faces_per_pixel=3, blur_radius=1e-3, cull_backfaces=True),
+        dict(faces_per_pixel=1, perspective_correct=True),
+        dict(faces_per_pixel=2, perspective_correct=True, clip_barycentric_coords=True),
     ],
 )
 def test_numba_and_torch_agree_on_a_sphere(kw):
@@ -186,3 +188,20 @@ def test_numba_serial_and_parallel_paths_agree(monkeypatch):
     monkeypatch.setattr(vn, "SERIAL_WORK", 1 << 40)
     assert torch.equal(_run("numba", fv, [0], [fv.shape[0]], 40, **kw), par)
     assert torch.equal(_run("reference", fv[:60], [0], [60], 12, **kw), _run("numba", fv[:60], [0], [60], 12, **kw))
+
+
+@pytest.mark.parametrize("kw", FLAGS)
+def test_full_tiles_with_stacked_layers(kw):
+    # Layers covering whole tiles (so per-pixel buffers fill and whole-tile rejection kicks in),
+    # slanted so that depth order changes across the image, plus small faces in between.
+    g = torch.Generator().manual_seed(4)
+    big = torch.tensor([[-3.0, -3.0], [3.0, -3.0], [0.0, 3.0]], dtype=torch.float64)
+    layers = []
+    for _ in range(10):
+        z = torch.rand(3, 1, generator=g, dtype=torch.float64) * 2 + 0.5
+        layers.append(torch.cat([big + torch.rand(1, 2, generator=g, dtype=torch.float64) * 0.5, z], 1))
+    small = torch.rand(30, 3, 3, generator=g, dtype=torch.float64) * 2 - 1
+    small[..., 2] = small[..., 2].abs() * 2 + 0.3
+    fv = torch.cat([torch.stack(layers), small])
+    for blur in (0.0, 0.01):
+        _check(fv, [0], [fv.shape[0]], (9, 7), faces_per_pixel=3, blur_radius=blur, **kw)
