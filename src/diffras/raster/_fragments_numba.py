@@ -66,6 +66,12 @@ def _forward(verts, faces, p2f, H, W, K, persp, clip, zbuf, bary, dists):
             s = pix * K + k
             f = p2f[s]
             if f < 0:
+                # Outputs come uninitialised: empty slots get PyTorch3D's -1 here, in the same pass.
+                zbuf[s] = -1.0
+                bary[s, 0] = -1.0
+                bary[s, 1] = -1.0
+                bary[s, 2] = -1.0
+                dists[s] = -1.0
                 continue
             i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
             x0, y0, z0 = float(verts[i0, 0]), float(verts[i0, 1]), float(verts[i0, 2])
@@ -240,9 +246,9 @@ class _FusedFragments(torch.autograd.Function):
         fc = faces.contiguous()
         p2f = pix_to_face.reshape(-1).contiguous()
         total = p2f.numel()
-        zbuf = torch.full((total,), -1.0, dtype=v.dtype)
-        bary = torch.full((total, 3), -1.0, dtype=v.dtype)
-        dists = torch.full((total,), -1.0, dtype=v.dtype)
+        zbuf = torch.empty((total,), dtype=v.dtype)
+        bary = torch.empty((total, 3), dtype=v.dtype)
+        dists = torch.empty((total,), dtype=v.dtype)
         if total:
             _forward(v.numpy(), fc.numpy(), p2f.numpy(), H, W, K, persp, clip, zbuf.numpy(), bary.numpy(), dists.numpy())
         ctx.save_for_backward(v, fc, p2f)
