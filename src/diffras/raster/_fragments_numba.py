@@ -134,7 +134,10 @@ def _edge_grad(g, ia, ib, px, py, ax, ay, bx, by, ge):
 
 @numba.njit(cache=True, parallel=True)
 def _backward(verts, faces, p2f, H, W, K, persp, clip, gz_out, gb_out, gd_out, n_chunks, grad):
-    """grad: (n_chunks, V, 3) float64 zeros; chunk j accumulates the pixels of its range."""
+    """grad: (n_chunks, V, 3) float64 zeros; chunk j accumulates the pixels of its range.
+
+    The incoming gradients are indexed (n, y, x, k[, c]) with whatever strides they have: a
+    ``loss = zbuf.sum()`` sends stride-0 expanded tensors, which are never materialised."""
     P = p2f.shape[0] // K
     S = float(min(H, W))
     per = (P + n_chunks - 1) // n_chunks
@@ -143,6 +146,7 @@ def _backward(verts, faces, p2f, H, W, K, persp, clip, gz_out, gb_out, gd_out, n
         for pix in range(ch * per, min(P, (ch + 1) * per)):
             x = pix % W
             y = (pix // W) % H
+            n = pix // (W * H)
             px = (W - 2.0 * x - 1.0) / S
             py = (H - 2.0 * y - 1.0) / S
             for k in range(K):
@@ -181,10 +185,10 @@ def _backward(verts, faces, p2f, H, W, K, persp, clip, gz_out, gb_out, gd_out, n
                     sc = max(sc_raw, _CLIP_SUM_MIN)
                     b0, b1, b2 = m0 / sc, m1 / sc, m2 / sc
                 # ---- backward ----
-                gz = float(gz_out[s])
-                gb0 = float(gb_out[s, 0]) + gz * z0
-                gb1 = float(gb_out[s, 1]) + gz * z1
-                gb2 = float(gb_out[s, 2]) + gz * z2
+                gz = float(gz_out[n, y, x, k])
+                gb0 = float(gb_out[n, y, x, k, 0]) + gz * z0
+                gb1 = float(gb_out[n, y, x, k, 1]) + gz * z1
+                gb2 = float(gb_out[n, y, x, k, 2]) + gz * z2
                 g[i0, 2] += gz * b0
                 g[i1, 2] += gz * b1
                 g[i2, 2] += gz * b2
@@ -225,7 +229,7 @@ def _backward(verts, faces, p2f, H, W, K, persp, clip, gz_out, gb_out, gd_out, n
                     g[i2, 0] += (y1 - y0) * gA
                     g[i2, 1] += -(x1 - x0) * gA
                 # Signed distance: the gradient goes to the nearest segment (first one on ties).
-                gd = float(gd_out[s])
+                gd = float(gd_out[n, y, x, k])
                 gd = -gd if inside else gd
                 d01, _ = _seg(px, py, x0, y0, x1, y1)
                 d02, _ = _seg(px, py, x0, y0, x2, y2)
@@ -261,16 +265,18 @@ class _FusedFragments(torch.autograd.Function):
         v, fc, p2f = ctx.saved_tensors
         H, W, K, persp, clip = ctx.meta
         total = p2f.numel()
-        # Unused outputs arrive as None: zeros keep the kernel branch-free.
-        gz = g_zbuf.reshape(-1).contiguous() if g_zbuf is not None else v.new_zeros(total)
-        gb = g_bary.reshape(-1, 3).contiguous() if g_bary is not None else v.new_zeros(total, 3)
-        gd = g_dists.reshape(-1).contiguous() if g_dists is not None else v.new_zeros(total)
+        shape = (p2f.numel() // K // (H * W), H, W, K)
+        # Unused outputs arrive as None: a stride-0 zero keeps the kernel branch-free at no cost.
+        zero = v.new_zeros(())
+        gz = g_zbuf if g_zbuf is not None else zero.expand(shape)
+        gb = g_bary if g_bary is not None else zero.expand(shape + (3,))
+        gd = g_dists if g_dists is not None else zero.expand(shape)
         # One private accumulator per chunk of pixels (no atomics); a few chunks keep both cores busy.
         n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), total // max(K, 1) or 1))
         grad = np.zeros((n_chunks, v.shape[0], 3), dtype=np.float64)
         if total and fc.shape[0]:
-            _backward(v.numpy(), fc.numpy(), p2f.numpy(), H, W, K, persp, clip, gz.numpy(), gb.numpy(), gd.numpy(),
-                      n_chunks, grad)
+            _backward(v.numpy(), fc.numpy(), p2f.numpy(), H, W, K, persp, clip, gz.detach().numpy(),
+                      gb.detach().numpy(), gd.detach().numpy(), n_chunks, grad)
         g = torch.from_numpy(grad.sum(0) if n_chunks > 1 else grad[0]).to(v.dtype)
         return g, None, None, None, None
 
