@@ -28,7 +28,7 @@ __all__ = ["rasterize"]
 
 
 def rasterize(
-    verts: torch.Tensor,
+    verts_ndc: torch.Tensor,
     faces: torch.Tensor,
     image_size: Any,
     *,
@@ -48,9 +48,9 @@ def rasterize(
 
     Two layouts (symbols of docs/conventions.md):
 
-    - **shared topology**: ``verts`` (N, V, 3) and ``faces`` (F, 3); image n shows ``verts[n][faces]``
+    - **shared topology**: ``verts_ndc`` (N, V, 3) and ``faces`` (F, 3); image n shows ``verts_ndc[n][faces]``
       and ``pix_to_face`` holds packed indices ``n * F + f``.
-    - **packed**: ``verts`` (sum V, 3) and ``faces`` (sum F, 3) indexing it, mesh n owning the
+    - **packed**: ``verts_ndc`` (sum V, 3) and ``faces`` (sum F, 3) indexing it, mesh n owning the
       ``num_faces_per_mesh[n]`` faces that follow those of meshes 0..n-1 (one mesh if None);
       ``pix_to_face`` holds indices into ``faces``. This is what ``rasterize_meshes`` passes
       (``Meshes.verts_packed()``, ``faces_packed()``, ``num_faces_per_mesh()``).
@@ -61,8 +61,8 @@ def rasterize(
     them to their visible part instead.
 
     Args:
-        verts: (N, V, 3) or (sum V, 3) float, finite; gradients flow back to it.
-        faces: (F, 3) int, indices into the vertices of each mesh (shared) or into ``verts`` (packed).
+        verts_ndc: (N, V, 3) or (sum V, 3) float, finite; gradients flow back to it.
+        faces: (F, 3) int, indices into the vertices of each mesh (shared) or into ``verts_ndc`` (packed).
         image_size: int or (H, W).
         num_faces_per_mesh: (N,) int, packed layout only.
         faces_per_pixel, blur_radius, perspective_correct, clip_barycentric_coords, cull_backfaces,
@@ -72,8 +72,8 @@ def rasterize(
             ``clip_barycentric_coords=None`` means ``blur_radius > 0``.
 
     Returns:
-        :class:`Fragments` of shape (N, H, W, K) (see its docstring), on ``verts.device``, in
-        ``verts.dtype``. ``zbuf``, ``bary_coords`` and ``dists`` are differentiable w.r.t. ``verts``.
+        :class:`Fragments` of shape (N, H, W, K) (see its docstring), on ``verts_ndc.device``, in
+        ``verts_ndc.dtype``. ``zbuf``, ``bary_coords`` and ``dists`` are differentiable w.r.t. ``verts_ndc``.
 
     Example:
         >>> v = torch.tensor([[[0.5, 0.5, 1.0], [-0.5, 0.5, 1.0], [0.0, -0.5, 2.0]]])
@@ -82,26 +82,26 @@ def rasterize(
         >>> frags.pix_to_face.shape
         torch.Size([1, 8, 8, 1])
     """
-    check_tensor(verts, "verts", dtype="float", finite=True)
-    if verts.dim() not in (2, 3) or verts.shape[-1] != 3:
-        raise ValueError(f"verts: expected shape (N, V, 3) or (sum V, 3), got {tuple(verts.shape)}")
+    check_tensor(verts_ndc, "verts_ndc", dtype="float", finite=True)
+    if verts_ndc.dim() not in (2, 3) or verts_ndc.shape[-1] != 3:
+        raise ValueError(f"verts_ndc: expected shape (N, V, 3) or (sum V, 3), got {tuple(verts_ndc.shape)}")
     check_tensor(faces, "faces", shape=(None, 3), dtype="int")
-    check_same_device(verts=verts, faces=faces, num_faces_per_mesh=num_faces_per_mesh)
+    check_same_device(verts_ndc=verts_ndc, faces=faces, num_faces_per_mesh=num_faces_per_mesh)
     faces = faces.to(torch.int64)
-    check_index_range(faces, "faces", verts.shape[-2])
-    if verts.dim() == 3:
+    check_index_range(faces, "faces", verts_ndc.shape[-2])
+    if verts_ndc.dim() == 3:
         if num_faces_per_mesh is not None:
             raise ValueError(
-                "num_faces_per_mesh: expected None with batched (N, V, 3) verts and shared faces, got a tensor"
+                "num_faces_per_mesh: expected None with batched (N, V, 3) verts_ndc and shared faces, got a tensor"
             )
-        N, V, F = verts.shape[0], verts.shape[1], faces.shape[0]
-        verts_packed = verts.reshape(N * V, 3)
+        N, V, F = verts_ndc.shape[0], verts_ndc.shape[1], faces.shape[0]
+        verts_packed = verts_ndc.reshape(N * V, 3)
         faces = (faces[None] + V * torch.arange(N, device=faces.device)[:, None, None]).reshape(N * F, 3)
-        num = torch.full((N,), F, dtype=torch.int64, device=verts.device)
+        num = torch.full((N,), F, dtype=torch.int64, device=verts_ndc.device)
     else:
         F = faces.shape[0]
         if num_faces_per_mesh is None:
-            num = torch.full((1,), F, dtype=torch.int64, device=verts.device)
+            num = torch.full((1,), F, dtype=torch.int64, device=verts_ndc.device)
         else:
             check_tensor(num_faces_per_mesh, "num_faces_per_mesh", ndim=1, dtype="int")
             num = num_faces_per_mesh.to(torch.int64)
@@ -111,7 +111,7 @@ def rasterize(
                     f"num_faces_per_mesh: expected entries summing to the number of faces {F}, "
                     f"got sum {int(num.sum())}"
                 )
-        verts_packed = verts
+        verts_packed = verts_ndc
     return rasterize_face_verts(
         verts_packed[faces],
         num,
