@@ -8,7 +8,7 @@ Module tier: :func:`rasterize_meshes` and :class:`MeshRasterizer` (``Meshes`` + 
 from .fragments import Fragments, compute_fragments
 from .mesh_rasterizer import MeshRasterizer, rasterize_meshes
 from .pixels import pixel_centers_ndc
-from .rasterize import rasterize
+from .functional import rasterize
 from .settings import RasterSettings
 from .visibility import rasterize_visibility
 

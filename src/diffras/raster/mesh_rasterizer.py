@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .fragments import Fragments
-from .rasterize import rasterize_face_verts
+from .functional import rasterize_face_verts
 from .settings import RasterSettings
 
 __all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]

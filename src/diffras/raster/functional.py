@@ -1,5 +1,7 @@
 """``rasterize``: the functional rasterizer on already-projected vertices (nvdiffrast's way of thinking).
 
+(Module named ``functional`` so that ``diffras.raster.rasterize`` is only ever the function.)
+
 Pipeline: optional frustum culling and near-plane clipping (``diffras.raster.clip``) -> visibility
 (``diffras.raster.rasterize_visibility``, integer, no gradients) -> differentiable fragments recomputed
 in torch on the filled slots only (``diffras.raster.fragments``) -> clipped pieces mapped back to their
