@@ -31,7 +31,7 @@ class PoseConfig:
     fov: float = 60.0
     dist: float = 2.7  # distance of the synthetic reference camera
     sigma_start: float = 3e-3  # coarse-to-fine SoftRas blur: geometric decay from start to end
-    sigma_end: float = 1e-4
+    sigma_end: float = 1e-5
     faces_per_pixel: int = 20
     w_silhouette: float = 1.0
     w_rgb: float = 1.0

@@ -29,6 +29,7 @@ __all__ = [
     "make_renderer",
     "soft_blur_radius",
     "headlight",
+    "cosine_schedule",
 ]
 
 
@@ -136,3 +137,15 @@ def make_renderer(
     if shader not in kinds:
         raise ValueError(f"shader: expected one of {sorted(kinds)}, got {shader!r}")
     return MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=settings), kinds[shader]())
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, iters: int, final_fraction: float):
+    """Scale every parameter group's learning rate from 1x down to ``final_fraction``x along a half cosine
+    over ``iters`` steps (call ``.step()`` after each ``optimizer.step()``)."""
+    import math
+
+    def factor(step: int) -> float:
+        t = min(step / max(iters - 1, 1), 1.0)
+        return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
