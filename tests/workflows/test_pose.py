@@ -27,7 +27,7 @@ def test_start_eye_is_in_the_requested_range():
 
 
 def test_short_pose_run_reduces_rotation_error():
-    cfg = PoseConfig(image_size=48, iters=60)
+    cfg = PoseConfig(image_size=64, iters=80)
     mesh = normalize_to_unit_sphere(load_cow())
     gen = torch.Generator().manual_seed(0)
     truth = random_eye(gen, cfg.dist)
