@@ -41,7 +41,7 @@ with torch.no_grad():
     reference = silhouette(true_eye, 1e-4)
 
 eye = torch.tensor([2.5, 0.3, 0.5], requires_grad=True)  # a start well away from the truth
-optimizer = torch.optim.Adam([eye], lr=0.1)
+optimizer = torch.optim.Adam([eye], lr=0.05)
 for step in range(args.steps):
     sigma = 1e-2 * (1e-5 / 1e-2) ** (step / max(args.steps - 1, 1))  # coarse to fine
     loss = ((silhouette(eye, sigma) - reference) ** 2).mean()

@@ -27,7 +27,7 @@ __all__ = ["PoseConfig", "PoseResult", "fit_pose", "camera_from_eye", "rotation_
 class PoseConfig:
     image_size: int = 128
     iters: int = 250
-    lr: float = 0.1
+    lr: float = 0.05
     fov: float = 60.0
     dist: float = 2.7  # distance of the synthetic reference camera
     sigma_start: float = 1e-2  # coarse-to-fine SoftRas blur: geometric decay from start to end
