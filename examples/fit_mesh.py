@@ -34,29 +34,32 @@ with torch.no_grad():
 
 # Soft rasterization: each pixel sees up to 30 faces within the blur radius, so silhouette edges get
 # gradients (SoftRas). sigma sets how soft; the blur radius is where a face's weight becomes negligible.
-sigma = 1e-4
-settings = diffras.RasterSettings(image_size=args.size, faces_per_pixel=30,
-                                  blur_radius=diffras.workflows.soft_blur_radius(sigma))
-blend = diffras.BlendParams(sigma=sigma, gamma=1e-4)
+# sigma shrinks during the fit (see the loop): a fixed one leaves the fit a pixel inside the outline.
+settings = diffras.RasterSettings(image_size=args.size, faces_per_pixel=30)
 rasterizer = diffras.MeshRasterizer(cameras, settings)
-silhouette_shader = diffras.SoftSilhouetteShader(blend_params=blend)
-phong_shader = diffras.SoftPhongShader(cameras=cameras, lights=lights, blend_params=blend)
+silhouette_shader = diffras.SoftSilhouetteShader()
+phong_shader = diffras.SoftPhongShader(cameras=cameras, lights=lights)
 
 # What we optimise: an offset per vertex of an ico-sphere and a colour per vertex.
 sphere = diffras.ops.ico_sphere(4)
 offsets = torch.zeros_like(sphere.verts_packed(), requires_grad=True)
-colors = torch.full_like(sphere.verts_packed(), 0.5, requires_grad=True)
-optimizer = torch.optim.Adam([{"params": [offsets], "lr": 0.01}, {"params": [colors], "lr": 0.05}])
+# Colours through a sigmoid: a clamped colour pushed past 0 or 1 would get no gradient and stay stuck.
+color_logits = torch.zeros_like(sphere.verts_packed(), requires_grad=True)
+optimizer = torch.optim.Adam([{"params": [offsets], "lr": 0.03}, {"params": [color_logits], "lr": 0.2}])
 
 for step in range(args.steps):
     views = torch.randperm(len(cameras))[:4]
     mesh = sphere.offset_verts(offsets)  # keeps the sphere's topology caches: cheap every step
-    mesh.textures = diffras.TexturesVertex([colors.clamp(0, 1)])
+    mesh.textures = diffras.TexturesVertex([torch.sigmoid(color_logits)])
     batch = mesh.extend(len(views))
+    # Soft silhouettes are dilated (every nearby face adds coverage): start soft for long-range gradients,
+    # end almost hard so the outline lands on the target's.
+    sigma = 1e-4 * (3e-6 / 1e-4) ** (step / max(args.steps - 1, 1))
+    blend = diffras.BlendParams(sigma=sigma, gamma=1e-4)
     # One rasterization, two shaders: the silhouette and the colours see the same fragments.
-    fragments = rasterizer(batch, cameras=cameras[views])
-    alpha = silhouette_shader(fragments, batch)[..., 3]
-    rgb = phong_shader(fragments, batch, cameras=cameras[views],
+    fragments = rasterizer(batch, cameras=cameras[views], blur_radius=diffras.workflows.soft_blur_radius(sigma))
+    alpha = silhouette_shader(fragments, batch, blend_params=blend)[..., 3]
+    rgb = phong_shader(fragments, batch, cameras=cameras[views], blend_params=blend,
                        lights=diffras.PointLights(location=cameras[views].get_camera_center()))[..., :3]
     loss = (((alpha - target[views, ..., 3]) ** 2).mean() + ((rgb - target[views, ..., :3]) ** 2).mean()
             # Regularisers keep the surface a surface while it moves: even edges, smooth normals.

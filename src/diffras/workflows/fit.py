@@ -41,7 +41,7 @@ class FitConfig:
     iters: int = 300
     views_per_iter: int = 4
     lr: float = 0.03  # Adam, vertex offsets (cosine-decayed to lr_final_fraction * lr over the run)
-    color_lr: float = 0.05  # Adam, vertex colours (same decay)
+    color_lr: float = 0.2  # Adam, vertex colour logits (same decay)
     lr_final_fraction: float = 0.05
     sigma: float = 1e-4  # SoftRas blur at the start...
     sigma_end: float = 3e-6  # ...decayed geometrically to this: see fit_mesh for why
@@ -136,8 +136,10 @@ def fit_mesh(
 
     src = ico_sphere(cfg.level, device=device)
     offsets = torch.zeros_like(src.verts_packed(), requires_grad=True)
-    colors = torch.full_like(src.verts_packed(), 0.5, requires_grad=True)
-    opt = torch.optim.Adam([{"params": [offsets], "lr": cfg.lr}, {"params": [colors], "lr": cfg.color_lr}])
+    # Colours through a sigmoid: a clamped parameter pushed past 0 or 1 gets no gradient and stays stuck at
+    # a saturated colour (speckles); a logit is always pulled back.
+    color_logits = torch.zeros_like(src.verts_packed(), requires_grad=True)  # sigmoid(0) = 0.5 grey
+    opt = torch.optim.Adam([{"params": [offsets], "lr": cfg.lr}, {"params": [color_logits], "lr": cfg.color_lr}])
     # Large steps early to move the sphere into place, small ones late so Adam's noise does not keep the
     # surface jittering around the optimum.
     sched = cosine_schedule(opt, cfg.iters, cfg.lr_final_fraction)
@@ -160,7 +162,7 @@ def fit_mesh(
         idx = torch.randperm(cfg.views, generator=gen)[: cfg.views_per_iter].to(device)
         # offset_verts keeps the sphere's cached topology (edges, index maps): nothing is rebuilt per step.
         mesh = src.offset_verts(offsets)
-        mesh.textures = TexturesVertex([colors.clamp(0, 1)])
+        mesh.textures = TexturesVertex([torch.sigmoid(color_logits)])
         batch = mesh.extend(len(idx))
         view_cams = cams[idx]
         # A soft silhouette is dilated: outside the surface every face within the blur radius adds
@@ -200,7 +202,7 @@ def fit_mesh(
             progress(step, values)
 
     final = src.offset_verts(offsets.detach())
-    final.textures = TexturesVertex([colors.detach().clamp(0, 1)])
+    final.textures = TexturesVertex([torch.sigmoid(color_logits.detach())])
     elapsed = time.perf_counter() - start
     metrics = evaluate_fit(final, target, cfg, device=device)
     metrics.update({"iterations": cfg.iters, "wall_time_s": round(elapsed, 2), "config": asdict(cfg)})
