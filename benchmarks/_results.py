@@ -46,3 +46,35 @@ def markdown_table(header, rows) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def time_fwd_bwd(fwd, fwd_bwd, runs: int, baseline_bytes: int, *, fwd_no_grad: bool = False) -> dict:
+    """Median wall time of ``fwd()`` and ``fwd_bwd()`` over ``runs`` after one warm-up call (numba cache
+    load, allocator growth), and this process's peak RSS above ``baseline_bytes``.
+
+    Returns ``{"fwd_ms", "fwdbwd_ms", "peak_mib", "warmup"}`` where ``warmup`` is the warm-up's result
+    (for counting fragments or covered pixels)."""
+    import resource
+    import statistics
+    import time
+    from contextlib import nullcontext
+
+    import torch
+
+    warmup = fwd_bwd()
+    t_fwd, t_all = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        with torch.no_grad() if fwd_no_grad else nullcontext():
+            fwd()
+        t_fwd.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fwd_bwd()
+        t_all.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "fwd_ms": 1e3 * statistics.median(t_fwd),
+        "fwdbwd_ms": 1e3 * statistics.median(t_all),
+        "peak_mib": (peak - baseline_bytes) / 2**20,
+        "warmup": warmup,
+    }

@@ -18,11 +18,8 @@ import argparse
 import json
 import math
 import os
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +42,6 @@ def _load_mesh(name: str):
     import torch
 
     from diffras.ops.ico_sphere import ico_sphere
-    from diffras.structures import Meshes
 
     if name.startswith("ico"):
         m = ico_sphere(int(name[3:]))
@@ -61,11 +57,11 @@ def _load_mesh(name: str):
 
 
 def worker(mesh: str, size: int, mode: str, backend: str, runs: int) -> dict:
-    import torch
-
     from diffras.cameras import FoVPerspectiveCameras, look_at_view_transform
     from diffras.raster import RasterSettings, rasterize_meshes
     from diffras.structures import Meshes
+
+    from _results import time_fwd_bwd
 
     verts, faces = _load_mesh(mesh)
     R, T = look_at_view_transform(2.7, 0.0, 0.0)
@@ -83,22 +79,10 @@ def worker(mesh: str, size: int, mode: str, backend: str, runs: int) -> dict:
         (fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()).backward()
         return fr
 
-    fr = fwd_bwd()  # warm-up: numba cache load, allocator growth
-    filled = int((fr.pix_to_face >= 0).sum())
-    del fr
-    t_fwd, t_all = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fwd()
-        t_fwd.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fwd_bwd()
-        t_all.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    timing = time_fwd_bwd(fwd, fwd_bwd, runs, baseline)
+    filled = int((timing.pop("warmup").pix_to_face >= 0).sum())
     return {
-        "fwd_ms": 1e3 * statistics.median(t_fwd),
-        "fwdbwd_ms": 1e3 * statistics.median(t_all),
-        "peak_mib": (peak - baseline) / 2**20,
+        **timing,
         "faces": int(faces.shape[0]),
         "fragments": filled,
     }

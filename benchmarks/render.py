@@ -21,11 +21,8 @@ import argparse
 import json
 import math
 import os
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +38,7 @@ def _rss_bytes() -> int:
 
 
 def worker(shader: str, views: int, size: int, runs: int) -> dict:
+    from _results import time_fwd_bwd
     import torch
 
     from diffras.cameras import FoVPerspectiveCameras, look_at_view_transform
@@ -75,23 +73,10 @@ def worker(shader: str, views: int, size: int, runs: int) -> dict:
         images.sum().backward()
         return images
 
-    images = fwd_bwd()  # warm-up: numba cache load, allocator growth
-    covered = float((images[..., 3] > 0).float().mean())
-    del images
-    t_fwd, t_all = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            fwd()
-        t_fwd.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fwd_bwd()
-        t_all.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    timing = time_fwd_bwd(fwd, fwd_bwd, runs, baseline, fwd_no_grad=True)
+    covered = float((timing.pop("warmup")[..., 3] > 0).float().mean())
     return {
-        "fwd_ms": 1e3 * statistics.median(t_fwd),
-        "fwdbwd_ms": 1e3 * statistics.median(t_all),
-        "peak_mib": (peak - baseline) / 2**20,
+        **timing,
         "covered": covered,
     }
 

@@ -6,8 +6,6 @@ The camera looks at the origin from an unknown position; we optimise that positi
 silhouette matches the reference, with a blur that shrinks over time (coarse to fine).
 """
 import argparse
-import math
-
 import torch
 
 import diffras

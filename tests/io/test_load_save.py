@@ -1,5 +1,4 @@
 """load_mesh / load_meshes (Meshes with textures) and save_mesh round trips, with bad input per rule."""
-import numpy as np
 import pytest
 import torch
 import trimesh

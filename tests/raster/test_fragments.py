@@ -1,5 +1,4 @@
 """Fragment math (barycentrics, depth, signed distance) against independent float64 references."""
-import math
 
 import numpy as np
 import pytest

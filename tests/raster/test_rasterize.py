@@ -1,5 +1,4 @@
 """rasterize(): conventions, layouts, closed forms, culling, empty input, bad input."""
-import math
 
 import pytest
 import torch

@@ -3,7 +3,7 @@ for every format trimesh reads)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import torch
 

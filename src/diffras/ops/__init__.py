@@ -2,4 +2,4 @@
 from .ico_sphere import ico_sphere, subdivide_faces
 from .sample_points import sample_points_from_meshes
 
-__all__ = sorted(["ico_sphere", "sample_points_from_meshes", "subdivide_faces"])
+__all__ = ["ico_sphere", "sample_points_from_meshes", "subdivide_faces"]

@@ -8,9 +8,30 @@ from .scene import make_renderer, normalize_to_unit_sphere, orbit_cameras, soft_
 from .texture import TextureConfig, TextureResult, fit_texture, load_views, save_views
 from .views import sphere_cameras
 
-__all__ = sorted([
-    "FitConfig", "FitResult", "OutputDir", "PoseConfig", "PoseResult", "TextureConfig", "TextureResult",
-    "camera_from_eye", "check_writable", "evaluate_fit", "fit_mesh", "fit_pose", "fit_texture", "load_views",
-    "make_renderer", "normalize_to_unit_sphere", "orbit_cameras", "rotation_error_deg", "run_fit", "run_pose",
-    "run_render", "run_texture", "save_views", "soft_blur_radius", "sphere_cameras",
-])
+__all__ = [
+    "FitConfig",
+    "FitResult",
+    "OutputDir",
+    "PoseConfig",
+    "PoseResult",
+    "TextureConfig",
+    "TextureResult",
+    "camera_from_eye",
+    "check_writable",
+    "evaluate_fit",
+    "fit_mesh",
+    "fit_pose",
+    "fit_texture",
+    "load_views",
+    "make_renderer",
+    "normalize_to_unit_sphere",
+    "orbit_cameras",
+    "rotation_error_deg",
+    "run_fit",
+    "run_pose",
+    "run_render",
+    "run_texture",
+    "save_views",
+    "soft_blur_radius",
+    "sphere_cameras",
+]

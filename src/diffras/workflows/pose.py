@@ -18,7 +18,7 @@ from ..cameras import FoVPerspectiveCameras, look_at_rotation
 from ..raster import MeshRasterizer, RasterSettings
 from ..shading import BlendParams, SoftPhongShader, SoftSilhouetteShader
 from ..structures import Meshes
-from .scene import headlight, normalize_to_unit_sphere, soft_blur_radius
+from .scene import headlight, soft_blur_radius
 
 __all__ = ["PoseConfig", "PoseResult", "fit_pose", "camera_from_eye", "rotation_error_deg", "random_eye", "start_eye"]
 
