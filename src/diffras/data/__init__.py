@@ -8,7 +8,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = sorted(["cow_path", "load_cow"])
+__all__ = [
+    "cow_path",
+    "load_cow",
+]
 
 
 def cow_path() -> Path:

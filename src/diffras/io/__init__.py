@@ -8,7 +8,7 @@ from .load import load_mesh, load_meshes, meshes_from_data
 from .mesh_data import SUPPORTED_LOAD_FORMATS, MeshData, load_mesh_data
 from .save import SUPPORTED_SAVE_FORMATS, save_mesh
 
-__all__ = sorted([
+__all__ = [
     "MeshData",
     "SUPPORTED_LOAD_FORMATS",
     "SUPPORTED_SAVE_FORMATS",
@@ -17,4 +17,4 @@ __all__ = sorted([
     "load_meshes",
     "meshes_from_data",
     "save_mesh",
-])
+]

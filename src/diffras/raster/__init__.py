@@ -12,15 +12,13 @@ from .functional import rasterize
 from .settings import RasterSettings
 from .visibility import rasterize_visibility
 
-__all__ = sorted(
-    [
-        "Fragments",
-        "MeshRasterizer",
-        "RasterSettings",
-        "compute_fragments",
-        "pixel_centers_ndc",
-        "rasterize",
-        "rasterize_meshes",
-        "rasterize_visibility",
-    ]
-)
+__all__ = [
+    "Fragments",
+    "MeshRasterizer",
+    "RasterSettings",
+    "compute_fragments",
+    "pixel_centers_ndc",
+    "rasterize",
+    "rasterize_meshes",
+    "rasterize_visibility",
+]
