@@ -24,7 +24,7 @@ from diffras.data import load_cow  # noqa: E402
 from diffras.workflows import FitConfig, PoseConfig, TextureConfig, fit_mesh, fit_pose, fit_texture  # noqa: E402
 from diffras.workflows import camera_from_eye, normalize_to_unit_sphere, sphere_cameras  # noqa: E402
 from diffras.workflows.pose import random_eye, start_eye  # noqa: E402
-from diffras.workflows.texture import render_textured  # noqa: E402
+from diffras.workflows.scene import render_views  # noqa: E402
 
 
 def bench_fit():
@@ -48,7 +48,7 @@ def bench_pose(starts: int):
         truth = random_eye(gen, cfg.dist)
         init = start_eye(truth, gen, cfg)
         with torch.no_grad():
-            ref = render_textured(mesh, camera_from_eye(truth[None], cfg.fov), cfg.image_size)[0]
+            ref = render_views(mesh, camera_from_eye(truth[None], cfg.fov), cfg.image_size)[0]
         start_errs.append(rotation_error_deg(camera_from_eye(init[None], cfg.fov).R, camera_from_eye(truth[None], cfg.fov).R).item())
         t = time.perf_counter()
         r = fit_pose(mesh, ref, init, cfg, true_eye=truth)
@@ -69,8 +69,8 @@ def bench_texture():
     ho = sphere_cameras(cfg.holdout, dist=cfg.dist, fov=cfg.fov, phase=1.0)
     t = time.perf_counter()
     with torch.no_grad():
-        images = render_textured(cow, cams, cfg.image_size)
-        ho_images = render_textured(cow, ho, cfg.image_size)
+        images = render_views(cow, cams, cfg.image_size)
+        ho_images = render_views(cow, ho, cfg.image_size)
     r = fit_texture(cow, images, cams, cfg, holdout=(ho_images, ho))
     wall = time.perf_counter() - t
     m = r.metrics

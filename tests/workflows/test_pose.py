@@ -4,7 +4,7 @@ import torch
 from diffras.data import load_cow
 from diffras.workflows import PoseConfig, camera_from_eye, fit_pose, normalize_to_unit_sphere, rotation_error_deg
 from diffras.workflows.pose import random_eye, start_eye
-from diffras.workflows.texture import render_textured
+from diffras.workflows.scene import render_views
 
 
 def test_rotation_error_of_known_rotations():
@@ -33,7 +33,7 @@ def test_short_pose_run_reduces_rotation_error():
     truth = random_eye(gen, cfg.dist)
     init = start_eye(truth, gen, cfg)
     with torch.no_grad():
-        reference = render_textured(mesh, camera_from_eye(truth[None], cfg.fov), cfg.image_size)[0]
+        reference = render_views(mesh, camera_from_eye(truth[None], cfg.fov), cfg.image_size)[0]
     start_err = rotation_error_deg(camera_from_eye(init[None], cfg.fov).R, camera_from_eye(truth[None], cfg.fov).R).item()
     result = fit_pose(mesh, reference, init, cfg, true_eye=truth)
     assert result.history["total"][-1] < 0.5 * result.history["total"][0]

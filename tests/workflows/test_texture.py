@@ -5,7 +5,8 @@ import torch
 
 from diffras.data import load_cow
 from diffras.workflows import TextureConfig, fit_texture, load_views, normalize_to_unit_sphere, save_views, sphere_cameras
-from diffras.workflows.texture import foreground_psnr, render_textured
+from diffras.workflows.scene import render_views
+from diffras.workflows.texture import foreground_psnr
 
 
 def test_foreground_psnr_ignores_shared_background():
@@ -22,8 +23,8 @@ def test_short_texture_fit_improves_heldout_psnr(tmp_path):
     cams = sphere_cameras(8)
     ho = sphere_cameras(4, phase=1.0)
     with torch.no_grad():
-        images = render_textured(cow, cams, cfg.image_size)
-        ho_images = render_textured(cow, ho, cfg.image_size)
+        images = render_views(cow, cams, cfg.image_size)
+        ho_images = render_views(cow, ho, cfg.image_size)
     # Round trip through the --views folder format on the way.
     save_views(tmp_path / "views", images, cams, 60.0)
     images2, cams2 = load_views(tmp_path / "views")

@@ -4,7 +4,14 @@ from .commands import run_fit, run_pose, run_render, run_texture
 from .fit import FitConfig, FitResult, evaluate_fit, fit_mesh
 from .outputs import OutputDir, check_writable
 from .pose import PoseConfig, PoseResult, camera_from_eye, fit_pose, rotation_error_deg
-from .scene import make_renderer, normalize_to_unit_sphere, orbit_cameras, soft_blur_radius
+from .scene import (
+    make_renderer,
+    normalize_to_unit_sphere,
+    orbit_cameras,
+    render_views,
+    soft_blur_radius,
+    with_default_colors,
+)
 from .texture import TextureConfig, TextureResult, fit_texture, load_views, save_views
 from .views import sphere_cameras
 
@@ -26,6 +33,7 @@ __all__ = [
     "make_renderer",
     "normalize_to_unit_sphere",
     "orbit_cameras",
+    "render_views",
     "rotation_error_deg",
     "run_fit",
     "run_pose",
@@ -34,4 +42,5 @@ __all__ = [
     "save_views",
     "soft_blur_radius",
     "sphere_cameras",
+    "with_default_colors",
 ]

@@ -138,13 +138,12 @@ def run_fit(args: argparse.Namespace) -> None:
 def run_pose(args: argparse.Namespace) -> None:
     from ..vis import save_turntable
     from .pose import PoseConfig, camera_from_eye, fit_pose, random_eye, start_eye
-    from .scene import normalize_to_unit_sphere
-    from .texture import render_textured
+    from .scene import normalize_to_unit_sphere, render_views, with_default_colors
 
     check_writable(args.out)
     device = _device(args)
     cfg = _config(PoseConfig, args, {"iters": "iters", "size": "image_size", "fov": "fov"})
-    mesh = normalize_to_unit_sphere(_load(args.mesh, device))
+    mesh = with_default_colors(normalize_to_unit_sphere(_load(args.mesh, device)))
     gen = torch.Generator().manual_seed(args.seed)
     true_eye = None
     if args.image is not None:
@@ -152,12 +151,12 @@ def run_pose(args: argparse.Namespace) -> None:
     else:
         true_eye = random_eye(gen, cfg.dist)
         with torch.no_grad():
-            reference = render_textured(_colored(mesh), camera_from_eye(true_eye[None].to(device), cfg.fov), cfg.image_size)[0]
+            reference = render_views(mesh, camera_from_eye(true_eye[None].to(device), cfg.fov), cfg.image_size)[0]
     runs = []
     for s in range(args.starts):
         init = start_eye(true_eye, gen, cfg) if true_eye is not None else random_eye(gen, cfg.dist)
         bar, hook = _progress(args, cfg.iters, f"pose {s + 1}/{args.starts}")
-        runs.append(fit_pose(_colored(mesh), reference, init, cfg, true_eye=true_eye, progress=hook))
+        runs.append(fit_pose(mesh, reference, init, cfg, true_eye=true_eye, progress=hook))
         bar.close()
     best = min(runs, key=lambda r: r.history["total"][-1])
     metrics = dict(best.metrics)
@@ -174,16 +173,6 @@ def run_pose(args: argparse.Namespace) -> None:
         plot_losses(out.path("losses.png"), best.history)
         out.write_json("metrics.json", metrics)
     _summary(out.files, metrics)
-
-
-def _colored(mesh):
-    """Meshes without a texture get a flat grey one so the RGB loss sees shading."""
-    from ..shading import TexturesVertex
-    from ..structures import Meshes
-
-    if mesh.textures is not None:
-        return mesh
-    return Meshes(mesh.verts_list(), mesh.faces_list(), textures=TexturesVertex([torch.full_like(v, 0.7) for v in mesh.verts_list()]))
 
 
 def _read_reference(path: Path, size: int, device: torch.device) -> torch.Tensor:
@@ -211,7 +200,8 @@ def run_texture(args: argparse.Namespace) -> None:
     from ..data import load_cow
     from ..io import save_mesh
     from ..vis import save_image, save_turntable
-    from .texture import TextureConfig, fit_texture, load_views, render_textured, save_views
+    from .scene import render_views
+    from .texture import TextureConfig, fit_texture, load_views, save_views
     from .views import sphere_cameras
 
     check_writable(args.out)
@@ -228,8 +218,8 @@ def run_texture(args: argparse.Namespace) -> None:
             cams = sphere_cameras(cfg.views, dist=cfg.dist, fov=cfg.fov, device=device)
             ho_cams = sphere_cameras(cfg.holdout, dist=cfg.dist, fov=cfg.fov, phase=1.0, device=device)
             with torch.no_grad():
-                images = render_textured(mesh, cams, cfg.image_size)
-                holdout = (render_textured(mesh, ho_cams, cfg.image_size), ho_cams)
+                images = render_views(mesh, cams, cfg.image_size)
+                holdout = (render_views(mesh, ho_cams, cfg.image_size), ho_cams)
             save_views(out.path("views/cameras.json").parent, images, cams, cfg.fov)
         bar, hook = _progress(args, cfg.iters, "texture")
         result = fit_texture(mesh, images, cams, cfg, holdout=holdout, progress=hook, seed=args.seed)

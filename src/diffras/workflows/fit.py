@@ -22,12 +22,19 @@ from ..losses import (
 )
 from ..ops import ico_sphere, sample_points_from_meshes
 from ..raster import MeshRasterizer, RasterSettings
-from ..shading import BlendParams, HardPhongShader, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
+from ..shading import BlendParams, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
 from ..structures import Meshes
-from .scene import cosine_schedule, headlight, normalize_to_unit_sphere, soft_blur_radius
+from .scene import (
+    cosine_schedule,
+    headlight,
+    normalize_to_unit_sphere,
+    render_views,
+    soft_blur_radius,
+    with_default_colors,
+)
 from .views import sphere_cameras
 
-__all__ = ["FitConfig", "FitResult", "fit_mesh", "render_views", "evaluate_fit"]
+__all__ = ["FitConfig", "FitResult", "evaluate_fit", "fit_mesh"]
 
 
 @dataclass
@@ -64,23 +71,6 @@ class FitResult:
     history: Dict[str, List[float]] = field(default_factory=dict)  # loss terms per iteration
     snapshots: List[torch.Tensor] = field(default_factory=list)  # (H, 2W, 3) fit beside target
     metrics: Dict[str, float] = field(default_factory=dict)
-
-
-def render_views(meshes: Meshes, cameras, image_size: int, lights=None) -> torch.Tensor:
-    """Hard (K=1) Phong renders of one mesh from every camera: (N, H, W, 4) RGBA, alpha exactly 0 or 1."""
-    n = len(cameras)
-    mesh = meshes.extend(n) if len(meshes) == 1 else meshes
-    rasterizer = MeshRasterizer(cameras=cameras, raster_settings=RasterSettings(image_size=image_size))
-    shader = HardPhongShader(cameras=cameras, lights=lights if lights is not None else headlight(cameras))
-    return shader(rasterizer(mesh), mesh)
-
-
-def _with_grey(meshes: Meshes) -> Meshes:
-    """Targets without colours are rendered grey, so the RGB loss still sees their shading."""
-    if meshes.textures is not None:
-        return meshes
-    feats = [torch.full_like(v, 0.7) for v in meshes.verts_list()]
-    return Meshes(meshes.verts_list(), meshes.faces_list(), textures=TexturesVertex(feats))
 
 
 def evaluate_fit(fit: Meshes, target: Meshes, cfg: FitConfig, device=None, generator=None) -> Dict[str, float]:
@@ -127,7 +117,7 @@ def fit_mesh(
         raise ValueError(f"target: expected a single mesh, got a batch of {len(target)}")
     device = torch.device(device) if device is not None else target.device
     torch.manual_seed(seed)
-    target = _with_grey(normalize_to_unit_sphere(target.to(device)))
+    target = with_default_colors(normalize_to_unit_sphere(target.to(device)))
     start = time.perf_counter()
 
     cams = sphere_cameras(cfg.views, dist=cfg.dist, fov=cfg.fov, device=device)

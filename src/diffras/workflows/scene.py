@@ -30,6 +30,8 @@ __all__ = [
     "soft_blur_radius",
     "headlight",
     "cosine_schedule",
+    "render_views",
+    "with_default_colors",
 ]
 
 
@@ -149,3 +151,26 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, iters: int, final_fraction
         return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def render_views(meshes: Meshes, cameras, image_size: int, lights=None) -> torch.Tensor:
+    """Hard (K=1) Phong renders under a headlight (or ``lights``): (N, H, W, 4) RGBA with alpha exactly 0 or 1.
+
+    A one-mesh ``meshes`` is seen by every camera; otherwise mesh n by camera n. These are the workflows'
+    "photographs": targets, references and held-out evaluations.
+    """
+    mesh = meshes.extend(len(cameras)) if len(meshes) == 1 else meshes
+    rasterizer = MeshRasterizer(cameras=cameras, raster_settings=RasterSettings(image_size=image_size))
+    shader = HardPhongShader(cameras=cameras, lights=lights if lights is not None else headlight(cameras))
+    return shader(rasterizer(mesh), mesh)
+
+
+def with_default_colors(meshes: Meshes, grey: float = 0.7) -> Meshes:
+    """``meshes`` itself if it has textures, else a copy with flat grey vertex colours, so that colour losses
+    still see its shading."""
+    if meshes.textures is not None:
+        return meshes
+    from ..shading import TexturesVertex
+
+    feats = [torch.full_like(v, grey) for v in meshes.verts_list()]
+    return Meshes(meshes.verts_list(), meshes.faces_list(), textures=TexturesVertex(feats))

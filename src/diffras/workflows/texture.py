@@ -19,7 +19,7 @@ from ..losses import psnr
 from ..raster import MeshRasterizer, RasterSettings
 from ..shading import HardPhongShader, TexturesUV
 from ..structures import Meshes
-from .scene import headlight
+from .scene import headlight, render_views
 
 __all__ = ["TextureConfig", "TextureResult", "fit_texture", "load_views", "save_views"]
 
@@ -51,13 +51,6 @@ def _with_map(mesh: Meshes, texture_map: torch.Tensor) -> Meshes:
     tex = mesh.textures
     uv = TexturesUV(maps=texture_map[None], faces_uvs=tex.faces_uvs_padded(), verts_uvs=tex.verts_uvs_padded())
     return Meshes(mesh.verts_list(), mesh.faces_list(), textures=uv)
-
-
-def render_textured(mesh: Meshes, cameras, image_size: int) -> torch.Tensor:
-    """Hard Phong renders (N, H, W, 4) of ``mesh`` (extended over the cameras) under a headlight."""
-    batch = mesh.extend(len(cameras)) if len(mesh) == 1 else mesh
-    fragments = MeshRasterizer(cameras=cameras, raster_settings=RasterSettings(image_size=image_size))(batch)
-    return HardPhongShader(cameras=cameras, lights=headlight(cameras))(fragments, batch)
 
 
 def foreground_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -126,7 +119,7 @@ def fit_texture(
     if holdout is not None:
         ho_images, ho_cams = holdout
         with torch.no_grad():
-            pred = render_textured(final, ho_cams, ho_images.shape[1])
+            pred = render_views(final, ho_cams, ho_images.shape[1])
         metrics["heldout_psnr_foreground_db"] = float(foreground_psnr(pred, ho_images).mean())
         metrics["heldout_psnr_db"] = float(psnr(pred[..., :3], ho_images[..., :3]).mean())
     metrics["config"] = asdict(cfg)
