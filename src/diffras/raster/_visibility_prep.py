@@ -31,6 +31,26 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @numba.njit(**_JIT)
+def _centre_range(centres, S, lo, hi):
+    """Inclusive index range [k0, k1] of the pixel centres with ``lo <= centres[k] <= hi`` (empty when
+    k0 > k1). Centres ``(n - 2k - 1) / S`` decrease with k: guess the range in closed form, then settle it
+    with the very comparisons of the rule, so the kernel needs no per-pixel bounding-box test. Serves
+    both columns (x) and rows (y)."""
+    n = centres.shape[0]
+    k0 = int(math.floor(min(max((n - 1.0 - hi * S) * 0.5, 0.0), n - 1.0)))
+    while k0 > 0 and centres[k0 - 1] <= hi:
+        k0 -= 1
+    while k0 < n and centres[k0] > hi:
+        k0 += 1
+    k1 = int(math.ceil(min(max((n - 1.0 - lo * S) * 0.5, -1.0), n - 1.0)))
+    while k1 < n - 1 and centres[k1 + 1] >= lo:
+        k1 += 1
+    while k1 >= 0 and centres[k1] < lo:
+        k1 -= 1
+    return k0, k1
+
+
+@numba.njit(**_JIT)
 def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out):
     """``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive): exactly the pixels whose centre passes the
     rule's bounding-box test, ``i0 > i1`` when the face is skipped; ``zmin_out`` (F,) nearest depth."""
@@ -60,28 +80,8 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
         xhi = max(x0, max(x1, x2)) + r
         ylo = min(y0, min(y1, y2)) - r
         yhi = max(y0, max(y1, y2)) + r
-        # Centres x = (W - 2j - 1) / S decrease with j: guess the range, then settle it with the very
-        # comparisons of the rule, so the kernel needs no per-pixel bounding-box test.
-        j0 = int(math.floor(min(max((W - 1.0 - xhi * S) * 0.5, 0.0), W - 1.0)))
-        while j0 > 0 and pxs[j0 - 1] <= xhi:
-            j0 -= 1
-        while j0 < W and pxs[j0] > xhi:
-            j0 += 1
-        j1 = int(math.ceil(min(max((W - 1.0 - xlo * S) * 0.5, -1.0), W - 1.0)))
-        while j1 < W - 1 and pxs[j1 + 1] >= xlo:
-            j1 += 1
-        while j1 >= 0 and pxs[j1] < xlo:
-            j1 -= 1
-        i0 = int(math.floor(min(max((H - 1.0 - yhi * S) * 0.5, 0.0), H - 1.0)))
-        while i0 > 0 and pys[i0 - 1] <= yhi:
-            i0 -= 1
-        while i0 < H and pys[i0] > yhi:
-            i0 += 1
-        i1 = int(math.ceil(min(max((H - 1.0 - ylo * S) * 0.5, -1.0), H - 1.0)))
-        while i1 < H - 1 and pys[i1 + 1] >= ylo:
-            i1 += 1
-        while i1 >= 0 and pys[i1] < ylo:
-            i1 -= 1
+        j0, j1 = _centre_range(pxs, S, xlo, xhi)
+        i0, i1 = _centre_range(pys, S, ylo, yhi)
         if j0 > j1 or i0 > i1:
             continue
         pix_range[f, 0] = i0
