@@ -73,7 +73,7 @@ class FitResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def evaluate_fit(fit: Meshes, target: Meshes, cfg: FitConfig, device=None, generator=None) -> Dict[str, float]:
+def evaluate_fit(fit: Meshes, target: Meshes, cfg: FitConfig, device=None) -> Dict[str, float]:
     """Held-out silhouette IoU and RGB PSNR, and chamfer distance, both meshes scaled so that the target's
     bounding-box diagonal is 1 (chamfer: squared distances, mean over points, summed over both directions,
     as PyTorch3D's ``chamfer_distance``)."""

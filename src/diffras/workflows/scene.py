@@ -25,7 +25,6 @@ from ..structures import Meshes
 __all__ = [
     "normalize_to_unit_sphere",
     "orbit_cameras",
-    "random_cameras",
     "make_renderer",
     "soft_blur_radius",
     "headlight",
@@ -68,23 +67,6 @@ def orbit_cameras(
     azim = azim_start + torch.arange(n, dtype=torch.float32) * (360.0 / n)
     elev_t = torch.as_tensor(elev, dtype=torch.float32).expand(n) if not isinstance(elev, (list, tuple)) else torch.tensor(elev, dtype=torch.float32)
     R, T = look_at_view_transform(dist=dist, elev=elev_t, azim=azim, device=device)
-    return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
-
-
-def random_cameras(
-    n: int,
-    generator: torch.Generator,
-    *,
-    dist: float = 2.7,
-    elev_range: Sequence[float] = (-30.0, 60.0),
-    fov: float = 60.0,
-    device: Optional[torch.device] = None,
-) -> FoVPerspectiveCameras:
-    """``n`` cameras at random azimuths and elevations (uniform in the given range), looking at the origin."""
-    azim = torch.rand(n, generator=generator) * 360.0 - 180.0
-    lo, hi = elev_range
-    elev = torch.rand(n, generator=generator) * (hi - lo) + lo
-    R, T = look_at_view_transform(dist=dist, elev=elev, azim=azim, device=device)
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
 
 
