@@ -17,7 +17,10 @@ class MeshRendererWithFragments(nn.Module):
             with a ``cameras`` attribute (or cameras passed per call).
         shader: a module ``shader(fragments, meshes, **kwargs) -> images`` (e.g. ``SoftPhongShader``).
 
-    ``forward(meshes, **kwargs)``: keyword arguments go to the shader (``cameras``, ``lights``, ``materials``,
+    ``forward(meshes_world, **kwargs)``: ``R=`` / ``T=`` replace the cameras' extrinsics for this call
+    (PyTorch3D's camera-optimisation pattern: ``renderer(meshes_world=mesh, R=R, T=T)``; see
+    ``CamerasBase.with_extrinsics``) for the rasterizer and the shader alike; ``eps`` is accepted for
+    PyTorch3D compatibility (the projection's divisor guard is fixed). Other keyword arguments go to the shader (``cameras``, ``lights``, ``materials``,
     ``blend_params``, ``znear``, ``zfar``) and, except the shader-only ones (lights, materials,
     blend_params, znear, zfar), to the rasterizer (``cameras``, ``raster_settings``, any ``RasterSettings``
     field such as ``image_size=``), where an unknown keyword raises ``TypeError``. Two conveniences:
@@ -50,6 +53,14 @@ class MeshRendererWithFragments(nn.Module):
 
     def _prepare(self, meshes: Any, kwargs: dict) -> Tuple[Any, dict]:
         cameras = kwargs.get("cameras", getattr(self.rasterizer, "cameras", None))
+        kwargs = dict(kwargs)
+        kwargs.pop("eps", None)
+        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
+        if R is not None or T is not None:
+            if cameras is None:
+                raise ValueError("R, T: expected cameras (at construction or as cameras=) whose extrinsics they replace")
+            cameras = cameras.with_extrinsics(R=R, T=T)
+            kwargs["cameras"] = cameras
         if cameras is not None:
             n_cam, n_mesh = len(cameras), len(meshes)
             if n_mesh == 1 and n_cam > 1:
@@ -75,8 +86,8 @@ class MeshRendererWithFragments(nn.Module):
             return kwargs
         return {k: v for k, v in kwargs.items() if k not in self._SHADER_ONLY}
 
-    def forward(self, meshes: Any, **kwargs: Any):
-        meshes, kwargs = self._prepare(meshes, kwargs)
+    def forward(self, meshes_world: Any, **kwargs: Any):
+        meshes, kwargs = self._prepare(meshes_world, kwargs)
         fragments = self.rasterizer(meshes, **self._raster_kwargs(kwargs))
         images = self.shader(fragments, meshes, **kwargs)
         return images, fragments
@@ -91,6 +102,6 @@ class MeshRenderer(MeshRendererWithFragments):
         images = renderer(mesh)               # (len(cameras), 512, 512, 4)
     """
 
-    def forward(self, meshes: Any, **kwargs: Any) -> torch.Tensor:
-        images, _ = super().forward(meshes, **kwargs)
+    def forward(self, meshes_world: Any, **kwargs: Any) -> torch.Tensor:
+        images, _ = super().forward(meshes_world, **kwargs)
         return images

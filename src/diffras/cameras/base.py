@@ -278,6 +278,25 @@ class CamerasBase:
         """(N, 3) camera centres in world coordinates: ``C = -T @ R^T``."""
         return self.get_world_to_view_transform().inverse().get_matrix()[:, 3, :3]
 
+    def with_extrinsics(self, R: Optional[torch.Tensor] = None, T: Optional[torch.Tensor] = None) -> "CamerasBase":
+        """A copy whose ``R`` and/or ``T`` are replaced (differentiably), other parameters shared.
+
+        This is what PyTorch3D's per-call ``R=`` / ``T=`` keywords mean (``renderer(mesh, R=R, T=T)``).
+
+        Args:
+            R: (N, 3, 3) or (3, 3) float, or None to keep the camera's.
+            T: (N, 3) or (3,) float, or None to keep the camera's.
+            Batch sizes of the camera, ``R`` and ``T`` must be 1 or a common N (batch 1 broadcasts).
+        """
+        n, vals = batch_params(self.device, {"R": (self.R if R is None else R, (3, 3)),
+                                            "T": (self.T if T is None else T, (3,))})
+        if len(self) not in (1, n) and n != 1:
+            raise ValueError(f"R, T: expected batch size 1 or {len(self)} (the cameras), got {n}")
+        n = max(n, len(self))
+        new = self._map(lambda t: t.expand((n,) + t.shape[1:]), n)
+        new.R, new.T = (v.to(self.dtype).expand((n,) + v.shape[1:]) for v in (vals["R"], vals["T"]))
+        return new
+
     # --- tensor-like helpers --------------------------------------------------------------
     def _names(self) -> Sequence[str]:
         names = ("R", "T") + tuple(self._BATCHED)

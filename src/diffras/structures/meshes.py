@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .._validation import _describe, check_int, check_tensor
+from .._validation import _describe, check_index_range, check_int, check_tensor
 from . import _geometry as geo
 from ._meshes_input import parse_lists, parse_padded
 from ._packing import first_index, packed_to_padded, padded_index, segment_gather_index, segment_ids
@@ -37,6 +37,11 @@ class Meshes:
             ``(N, F, 3)`` integer tensor whose unused rows are ``-1`` (rows all -1, only at the end).
             Stored as int64.
         textures: ``None`` or a textures object with ``len(textures) == N`` (see the textures contract).
+        verts_normals: ``None``, or vertex normals to use instead of computed ones, as PyTorch3D: a list of N
+            ``(V_i, 3)`` or a padded ``(N, V, 3)`` float tensor. They are returned by ``verts_normals_*()`` as
+            given (not renormalised) until the vertices change in place (``offset_verts_``,
+            ``scale_verts_``), which recomputes them from the faces; copies (``clone``, ``detach``, ``to``) keep
+            them; new meshes with other vertices (``offset_verts``, ``update_padded``, indexing) compute their own.
 
     Layouts (symbols of ``docs/conventions.md``): ``verts_list()`` / ``faces_list()`` give per-mesh tensors
     with local indices; ``verts_padded()`` (N, V, 3) padded with 0 and ``faces_padded()`` (N, F, 3) with
@@ -59,7 +64,8 @@ class Meshes:
         ([0.0, 0.0, 1.0], [0.5, 0.5, 0.5])
     """
 
-    def __init__(self, verts: Union[Sequence[torch.Tensor], torch.Tensor], faces: Any, textures: Any = None):
+    def __init__(self, verts: Union[Sequence[torch.Tensor], torch.Tensor], faces: Any, textures: Any = None, *,
+                 verts_normals: Union[Sequence[torch.Tensor], torch.Tensor, None] = None):
         if isinstance(verts, torch.Tensor):
             parsed = parse_padded(verts, faces)
         elif isinstance(verts, (list, tuple)):
@@ -67,6 +73,26 @@ class Meshes:
         else:
             raise TypeError(f"verts: expected a list of (V_i, 3) tensors or an (N, V, 3) tensor, got {_describe(verts)}")
         self._setup(*parsed, textures=textures)
+        if verts_normals is not None:
+            self._given_normals = self._parse_normals(verts_normals)
+
+    def _parse_normals(self, normals: Union[Sequence[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """(sum V, 3) packed normals from a list of N (V_i, 3) or a padded (N, V, 3) tensor."""
+        if isinstance(normals, torch.Tensor):
+            check_tensor(normals, "verts_normals", shape=(len(self), self._max_verts(), 3), dtype="float",
+                         finite=True, device=self.device)
+            flat = normals.reshape(-1, 3)
+            packed = flat if flat.shape[0] == self._verts_packed.shape[0] else flat[self.verts_padded_to_packed_idx()]
+        elif isinstance(normals, (list, tuple)):
+            if len(normals) != len(self):
+                raise ValueError(f"verts_normals: expected a list of {len(self)} tensors (one per mesh), got {len(normals)}")
+            for i, (n, nv) in enumerate(zip(normals, self._nv)):
+                check_tensor(n, f"verts_normals[{i}]", shape=(nv, 3), dtype="float", finite=True, device=self.device)
+            packed = torch.cat(list(normals), 0) if normals else self._verts_packed.new_zeros(0, 3)
+        else:
+            raise TypeError(f"verts_normals: expected a list of (V_i, 3) tensors or an (N, V, 3) tensor, "
+                            f"got {_describe(normals)}")
+        return packed.to(self.dtype)
 
     # -- construction -------------------------------------------------------------------------------------
     def _setup(self, verts_packed, faces_packed, num_verts, num_faces, *, textures=None, topo=None) -> None:
@@ -81,6 +107,8 @@ class Meshes:
         self._geom: Dict[str, Any] = {}
         self._textures = None
         self.textures = textures
+        # Normals given by the caller (PyTorch3D's ``verts_normals=``); None: computed from the faces.
+        self._given_normals: Optional[torch.Tensor] = None
 
     @classmethod
     def _from_packed(cls, verts_packed, faces_packed, num_verts, num_faces, textures=None, topo=None) -> "Meshes":
@@ -294,7 +322,9 @@ class Meshes:
 
     def verts_normals_packed(self) -> torch.Tensor:
         """(sum V, 3) area-weighted unit vertex normals (sum of the adjacent faces' ``(v1-v0) x (v2-v0)``,
-        normalised); zero for vertices no face uses."""
+        normalised); zero for vertices no face uses. Normals given to the constructor are returned as given."""
+        if self._given_normals is not None:
+            return self._given_normals
         return self._geom_get("v_normals", lambda: geo.vertex_normals(self._verts_packed, self._faces_packed))
 
     def verts_normals_padded(self) -> torch.Tensor:
@@ -332,6 +362,7 @@ class Meshes:
         """In-place ``offset_verts`` (rebinds the vertex tensor, so autograd history is kept); returns self."""
         self._verts_packed = self._verts_packed + self._check_offsets(offsets)
         self._geom = {}
+        self._given_normals = None
         return self
 
     def _check_scale(self, scale) -> torch.Tensor:
@@ -352,6 +383,7 @@ class Meshes:
         """In-place ``scale_verts``; returns self."""
         self._verts_packed = self._verts_packed * self._check_scale(scale)
         self._geom = {}
+        self._given_normals = None
         return self
 
     def update_padded(self, new_verts_padded: torch.Tensor) -> "Meshes":
@@ -368,14 +400,21 @@ class Meshes:
     def clone(self) -> "Meshes":
         """Deep copy (``torch.clone``, differentiable); textures cloned too."""
         tex = self._textures.clone() if self._textures is not None else None
-        return Meshes._from_packed(self._verts_packed.clone(), self._faces_packed.clone(), self._num_verts.clone(),
-                                   self._num_faces.clone(), tex)
+        out = Meshes._from_packed(self._verts_packed.clone(), self._faces_packed.clone(), self._num_verts.clone(),
+                                  self._num_faces.clone(), tex)
+        return out._keep_normals(self, torch.clone)
 
     def detach(self) -> "Meshes":
         """Copy with detached vertices (and textures)."""
         tex = self._textures.detach() if self._textures is not None else None
-        return Meshes._from_packed(self._verts_packed.detach(), self._faces_packed, self._num_verts,
-                                   self._num_faces, tex, self._topo)
+        out = Meshes._from_packed(self._verts_packed.detach(), self._faces_packed, self._num_verts,
+                                  self._num_faces, tex, self._topo)
+        return out._keep_normals(self, torch.Tensor.detach)
+
+    def _keep_normals(self, source: "Meshes", fn) -> "Meshes":
+        if source._given_normals is not None:
+            self._given_normals = fn(source._given_normals)
+        return self
 
     def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "Meshes":
         """Meshes on ``device`` (vertices cast to ``dtype`` if given); returns ``self`` if nothing changes."""
@@ -390,8 +429,9 @@ class Meshes:
         tex = self._textures
         if tex is not None and device != self.device:
             tex = tex.to(device)
-        return Meshes._from_packed(self._verts_packed.to(device=device, dtype=dtype), self._faces_packed.to(device),
-                                   self._num_verts.to(device), self._num_faces.to(device), tex)
+        out = Meshes._from_packed(self._verts_packed.to(device=device, dtype=dtype), self._faces_packed.to(device),
+                                  self._num_verts.to(device), self._num_faces.to(device), tex)
+        return out._keep_normals(self, lambda t: t.to(device=device, dtype=dtype))
 
     def cpu(self) -> "Meshes":
         return self.to("cpu")
@@ -464,3 +504,44 @@ class Meshes:
             raise ValueError(f"split_sizes: expected sizes summing to {len(self)} (N), got {sum(sizes)}")
         starts = [sum(sizes[:i]) for i in range(len(sizes))]
         return [self[a:a + s] for a, s in zip(starts, sizes)]
+
+    def has_verts_normals(self) -> bool:
+        """True when vertex normals were given to the constructor (PyTorch3D: when they are stored)."""
+        return self._given_normals is not None
+
+    def submeshes(self, face_indices: Union[Sequence[Sequence[torch.Tensor]], Sequence[torch.Tensor], torch.Tensor]
+                  ) -> "Meshes":
+        """A batch of submeshes, each keeping the selected faces of one mesh (PyTorch3D's semantics).
+
+        Args:
+            face_indices: one entry per mesh: a list of 1-D int64 tensors (one per submesh; an empty list gives
+                no submesh of that mesh), or a (num_submeshes, F_sub) tensor, or for the whole batch an
+                (N, num_submeshes, F_sub) tensor. Indices are local to their mesh.
+
+        Returns:
+            ``Meshes`` of length ``sum(len(ids) for ids in face_indices)``, ordered mesh by mesh. Each keeps
+            only the vertices its faces use, in increasing original index order (faces renumbered
+            accordingly), and the matching part of the textures when the textures support ``submeshes``.
+        """
+        if len(face_indices) != len(self):
+            raise ValueError(f"face_indices: expected one entry per mesh ({len(self)}), got {len(face_indices)}")
+        sub_verts, sub_faces, sub_vert_ids, per_mesh = [], [], [], []
+        for i, (ids_per_mesh, faces, verts) in enumerate(zip(face_indices, self.faces_list(), self.verts_list())):
+            kept = []
+            for j, ids in enumerate(ids_per_mesh):
+                check_tensor(ids, f"face_indices[{i}][{j}]", ndim=1, dtype="int", device=self.device)
+                check_index_range(ids, f"face_indices[{i}][{j}]", faces.shape[0])
+                chosen = faces[ids]
+                # The kept vertices in increasing order; each face index becomes its rank among them.
+                vert_ids, local = torch.unique(chosen, sorted=True, return_inverse=True)
+                sub_verts.append(verts[vert_ids])
+                sub_faces.append(local.view(-1, 3))
+                kept.append(vert_ids)
+            sub_vert_ids.append(kept)
+            per_mesh.append(list(ids_per_mesh))
+        textures = None
+        if self._textures is not None:
+            if not hasattr(self._textures, "submeshes"):
+                raise ValueError(f"meshes.textures: {type(self._textures).__name__} does not support submeshes")
+            textures = self._textures.submeshes(sub_vert_ids, per_mesh)
+        return Meshes(sub_verts, sub_faces, textures=textures)

@@ -18,6 +18,15 @@ from .rotation_conversions import (
     rotation_6d_to_matrix,
     standardize_quaternion,
 )
+from .so3 import (
+    acos_linear_extrapolation,
+    hat,
+    hat_inv,
+    so3_exp_map,
+    so3_log_map,
+    so3_relative_angle,
+    so3_rotation_angle,
+)
 from .transform3d import Rotate, RotateAxisAngle, Scale, Transform3d, Translate
 
 __all__ = [
@@ -26,9 +35,12 @@ __all__ = [
     "Scale",
     "Transform3d",
     "Translate",
+    "acos_linear_extrapolation",
     "axis_angle_to_matrix",
     "axis_angle_to_quaternion",
     "euler_angles_to_matrix",
+    "hat",
+    "hat_inv",
     "matrix_to_axis_angle",
     "matrix_to_euler_angles",
     "matrix_to_quaternion",
@@ -42,5 +54,9 @@ __all__ = [
     "random_quaternions",
     "random_rotations",
     "rotation_6d_to_matrix",
+    "so3_exp_map",
+    "so3_log_map",
+    "so3_relative_angle",
+    "so3_rotation_angle",
     "standardize_quaternion",
 ]

@@ -259,43 +259,56 @@ def _affine(lin: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
     return torch.cat((top, bottom.expand(n, 1, 4)), 1)
 
 
-def Translate(x, y=None, z=None, dtype: Optional[torch.dtype] = None, device=None) -> Transform3d:
-    """Translation by ``x`` ``(N, 3)`` / ``(3,)``, or by scalars / ``(N,)`` vectors ``x, y, z``."""
-    t = _vec3(x, y, z, "x", dtype, device, allow_singleton=False)
-    eye = torch.eye(3, dtype=t.dtype, device=t.device).expand(t.shape[0], 3, 3)
-    return Transform3d._make(_affine(eye, t), _affine(eye, -t))
+class Translate(Transform3d):
+    """Translation by ``x`` ``(N, 3)`` / ``(3,)``, or by scalars / ``(N,)`` vectors ``x, y, z``.
+
+    A ``Transform3d`` subclass, as PyTorch3D's (``isinstance(t, Translate)`` works); compositions of it
+    are plain ``Transform3d``."""
+
+    def __init__(self, x, y=None, z=None, dtype: Optional[torch.dtype] = None, device=None) -> None:
+        t = _vec3(x, y, z, "x", dtype, device, allow_singleton=False)
+        eye = torch.eye(3, dtype=t.dtype, device=t.device).expand(t.shape[0], 3, 3)
+        self._matrix, self._inv = _affine(eye, t), _affine(eye, -t)
 
 
-def Scale(x, y=None, z=None, dtype: Optional[torch.dtype] = None, device=None) -> Transform3d:
+class Scale(Transform3d):
     """Scaling by ``x`` (uniform scalar), ``(N, 3)``, or per-axis ``x, y, z``. Non-zero factors."""
-    s = _vec3(x, y, z, "x", dtype, device)
-    if bool((s == 0).any()):
-        raise ValueError("x: expected non-zero scale factors, got a zero")
-    zero = torch.zeros_like(s)
-    return Transform3d._make(_affine(torch.diag_embed(s), zero), _affine(torch.diag_embed(1 / s), zero))
+
+    def __init__(self, x, y=None, z=None, dtype: Optional[torch.dtype] = None, device=None) -> None:
+        s = _vec3(x, y, z, "x", dtype, device)
+        if bool((s == 0).any()):
+            raise ValueError("x: expected non-zero scale factors, got a zero")
+        zero = torch.zeros_like(s)
+        self._matrix = _affine(torch.diag_embed(s), zero)
+        self._inv = _affine(torch.diag_embed(1 / s), zero)
 
 
-def Rotate(R: torch.Tensor, dtype: Optional[torch.dtype] = None, device=None) -> Transform3d:
+class Rotate(Transform3d):
     """Rotation by ``R`` ``(N, 3, 3)`` or ``(3, 3)`` in row-vector convention (``x_out = x @ R``),
     with inverse ``R^T``. ``R`` is not checked for orthonormality (it may drift while optimised);
     the inverse assumes it is a rotation."""
-    check_tensor(R, "R", dtype="float", finite=True)
-    if R.dim() == 2:
-        R = R[None]
-    if R.dim() != 3 or R.shape[-2:] != (3, 3):
-        raise ValueError(f"R: expected shape (N, 3, 3) or (3, 3), got {tuple(R.shape)}")
-    R = R.to(dtype=dtype or R.dtype, device=device or R.device)
-    zero = torch.zeros_like(R[:, 0])
-    return Transform3d._make(_affine(R, zero), _affine(R.transpose(1, 2), zero))
+
+    def __init__(self, R: torch.Tensor, dtype: Optional[torch.dtype] = None, device=None) -> None:
+        check_tensor(R, "R", dtype="float", finite=True)
+        if R.dim() == 2:
+            R = R[None]
+        if R.dim() != 3 or R.shape[-2:] != (3, 3):
+            raise ValueError(f"R: expected shape (N, 3, 3) or (3, 3), got {tuple(R.shape)}")
+        R = R.to(dtype=dtype or R.dtype, device=device or R.device)
+        zero = torch.zeros_like(R[:, 0])
+        self._matrix, self._inv = _affine(R, zero), _affine(R.transpose(1, 2), zero)
 
 
-def RotateAxisAngle(angle, axis: str = "X", degrees: bool = True, dtype: Optional[torch.dtype] = None, device=None) -> Transform3d:
+class RotateAxisAngle(Rotate):
     """Rotation by ``angle`` (scalar or ``(N,)``) about a coordinate ``axis`` ("X", "Y" or "Z"),
     right-handed: points turn counter-clockwise looking down the axis towards the origin."""
-    if axis not in ("X", "Y", "Z"):
-        raise ValueError(f"axis: expected one of ['X', 'Y', 'Z'], got {axis!r}")
-    a = _vec3(angle, 0.0, 0.0, "angle", dtype, device)[:, 0]
-    if degrees:
-        a = a * (math.pi / 180.0)
-    # column-vector matrix transposed for row vectors
-    return Rotate(_axis_rotation(axis, a).transpose(1, 2))
+
+    def __init__(self, angle, axis: str = "X", degrees: bool = True, dtype: Optional[torch.dtype] = None,
+                 device=None) -> None:
+        if axis not in ("X", "Y", "Z"):
+            raise ValueError(f"axis: expected one of ['X', 'Y', 'Z'], got {axis!r}")
+        a = _vec3(angle, 0.0, 0.0, "angle", dtype, device)[:, 0]
+        if degrees:
+            a = a * (math.pi / 180.0)
+        # column-vector matrix transposed for row vectors
+        super().__init__(_axis_rotation(axis, a).transpose(1, 2))
