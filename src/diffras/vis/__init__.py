@@ -14,7 +14,16 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-__all__ = ["composite", "image_grid", "save_image", "save_images", "save_turntable"]
+__all__ = [
+    "composite",
+    "image_grid",
+    "save_image",
+    "save_images",
+    "save_turntable",
+    "texture_vis",
+    "texturesuv_image_PIL",
+    "texturesuv_image_matplotlib",
+]
 
 PathLike = Union[str, Path]
 
@@ -197,3 +206,8 @@ def save_turntable(path: PathLike, images: Any, fps: float = 24.0, *,
         for f in frames:
             writer.append_data(f)
     return path
+
+
+# PyTorch3D's texture plots (``pytorch3d.vis.texture_vis``); imported last, they use nothing above.
+from . import texture_vis  # noqa: E402
+from .texture_vis import texturesuv_image_PIL, texturesuv_image_matplotlib  # noqa: E402
