@@ -1,11 +1,20 @@
 """The public surface: every package has an explicit, sorted __all__ whose names all resolve."""
 import importlib
+import pkgutil
 
 import pytest
 
-PACKAGES = ["diffras", "diffras.cameras", "diffras.data", "diffras.io", "diffras.losses", "diffras.ops",
-            "diffras.raster", "diffras.render", "diffras.shading", "diffras.structures", "diffras.transforms",
-            "diffras.vis", "diffras.workflows"]
+import diffras
+
+# Every public package (found, so a new one cannot be forgotten), plus the public modules with an __all__.
+PACKAGES = ["diffras"] + sorted(
+    info.name for info in pkgutil.walk_packages(diffras.__path__, "diffras.")
+    if info.ispkg and not any(part.startswith("_") for part in info.name.split("."))
+) + ["diffras.render"]
+
+
+def test_packages_are_found():
+    assert {"diffras.raster", "diffras.shading", "diffras.renderer", "diffras.vis"} <= set(PACKAGES)
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -2,4 +2,15 @@
 from .ico_sphere import ico_sphere, subdivide_faces
 from .sample_points import sample_points_from_meshes
 
-__all__ = ["ico_sphere", "sample_points_from_meshes", "subdivide_faces"]
+# PyTorch3D keeps these in pytorch3d.ops: the same functions, one implementation.
+from ..losses.knn import knn_gather, knn_points  # noqa: E402
+from ..shading.interpolate import interpolate_face_attributes  # noqa: E402
+
+__all__ = [
+    "ico_sphere",
+    "interpolate_face_attributes",
+    "knn_gather",
+    "knn_points",
+    "sample_points_from_meshes",
+    "subdivide_faces",
+]

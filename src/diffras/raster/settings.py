@@ -20,7 +20,7 @@ class RasterSettings:
 
     Args:
         image_size: an int (square image) or ``(H, W)``; stored as the ``(H, W)`` tuple. Each side in
-            ``[1, 16384]``. NDC spans [-1, 1] on the shorter side (docs/conventions.md).
+            ``[1, 16384]``; default 256, as PyTorch3D. NDC spans [-1, 1] on the shorter side (docs/conventions.md).
         blur_radius: >= 0, in *squared* NDC units (as PyTorch3D): a face is kept for a pixel whose
             centre lies inside it or whose squared distance to it is below ``blur_radius``.
         faces_per_pixel: K >= 1, the number of nearest faces kept per pixel.
@@ -47,7 +47,7 @@ class RasterSettings:
         backend: visibility backend, one of ``"auto"``, ``"numba"``, ``"torch"``, ``"reference"``.
     """
 
-    image_size: Union[int, Tuple[int, int]]
+    image_size: Union[int, Tuple[int, int]] = 256
     blur_radius: float = 0.0
     faces_per_pixel: int = 1
     bin_size: Optional[int] = None
