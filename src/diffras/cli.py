@@ -52,6 +52,12 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _parallel(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nproc", type=pos_int, default=1,
+                   help="run as N processes on this machine through torch.distributed (default: 1; "
+                        "for several machines use torchrun, see the README)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="diffras", description="diffras: differentiable rendering on the CPU (and any torch device).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -68,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shader", choices=SHADERS, default="soft-phong", help="shader (default: soft-phong)")
     p.add_argument("--fps", type=pos_int, default=12, help="turntable GIF frame rate (default: 12)")
     _common(p, "out/render")
+    _parallel(p)
 
     p = sub.add_parser("fit", help="deform an ico-sphere into a target mesh from its rendered views")
     p.add_argument("target", type=Path, nargs="?", default=None, help="target mesh (default: the bundled Spot cow)")
@@ -77,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=nonneg_int, default=None, help="ico-sphere level of the initial mesh (default: 4)")
     p.add_argument("--lr", type=pos_float, default=None, help="learning rate (default: FitConfig.lr)")
     _common(p, "out/fit")
+    _parallel(p)
 
     p = sub.add_parser("pose", help="recover a camera from a reference silhouette or image")
     p.add_argument("mesh", type=Path, help="mesh file")
@@ -95,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--texture-size", type=pos_int, default=None, help="side of the optimised map (default: 512)")
     p.add_argument("--size", type=pos_int, default=None, help="image side of the views (default: TextureConfig.image_size)")
     _common(p, "out/texture")
+    _parallel(p)
     return parser
 
 
@@ -103,10 +112,29 @@ def _options(args: argparse.Namespace, names: List[str]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
+def _without_nproc(argv: List[str]) -> List[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:
+            # --nproc N: the same command as N ranks through torch's launcher (what torchrun does).
+            from .distributed import launch_local
+
+            launch_local(args.nproc, _without_nproc(argv), log_dir=str(args.out) + ".logs")
+            return 0
         # Imported here so that --help and argument errors answer at once, before torch loads.
         from . import workflows
 
@@ -120,10 +148,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("diffras: interrupted; nothing was written to --out", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
+        # RuntimeError: a failed rank (launch_local) or a collective that lost its peer or timed out.
         if os.environ.get("DIFFRAS_DEBUG"):
             raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if type(e).__name__ == "DistBackendError":
+            msg = f"another rank failed or timed out ({msg})"
         print(f"diffras {args.command}: error: {msg}", file=sys.stderr)
         return 1
     return 0

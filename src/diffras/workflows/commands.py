@@ -28,11 +28,23 @@ def _device(args: argparse.Namespace) -> torch.device:
     return dev
 
 
+def _ranks(args: argparse.Namespace, device: torch.device):
+    """Join the torchrun process group if there is one (a no-op for one process); ranks other than 0 log to
+    ``<out>.logs/rank<r>.log``. Returns the :class:`diffras.distributed.Context`."""
+    from .. import distributed
+
+    ctx = distributed.init_from_env(device)
+    distributed.log_to_file_unless_main(str(args.out) + ".logs", ctx)
+    return ctx
+
+
 def _progress(args: argparse.Namespace, total: int, desc: str):
-    """A tqdm bar and the ``progress(step, losses)`` hook the workflows call."""
+    """A tqdm bar (on the main rank only) and the ``progress(step, losses)`` hook the workflows call."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, disable=args.quiet, leave=False, dynamic_ncols=True)
+    from ..distributed import context
+
+    bar = tqdm(total=total, desc=desc, disable=args.quiet or not context().is_main, leave=False, dynamic_ncols=True)
 
     def hook(step: int, losses: Dict[str, float]) -> None:
         bar.update(1)
@@ -85,24 +97,32 @@ def _summary(files: Dict[str, Path], metrics: Optional[dict] = None) -> None:
 
 
 def run_render(args: argparse.Namespace) -> None:
+    from ..distributed import gather_to_main, shard
     from ..vis import save_image, save_turntable
     from .scene import headlight, make_renderer, normalize_to_unit_sphere, orbit_cameras
 
     check_writable(args.out)
     device = _device(args)
+    ctx = _ranks(args, device)
     torch.manual_seed(args.seed)
     mesh = normalize_to_unit_sphere(_load(args.mesh, device))
     cams = orbit_cameras(args.views, dist=args.dist, elev=args.elev, azim_start=args.azim, fov=args.fov, device=device)
     renderer = make_renderer(cams, args.size, shader=args.shader)
-    bar, hook = _progress(args, args.views, "render")
-    frames = []
+    mine = shard(range(args.views), ctx)  # under torchrun each rank renders every world_size-th view
+    bar, hook = _progress(args, len(mine), "render")
+    frames = {}
     with torch.no_grad():
         # One view at a time keeps memory flat for large meshes and lets the bar move.
-        for i in range(args.views):
+        for k, i in enumerate(mine):
             cam = cams[i : i + 1]
-            frames.append(renderer(mesh, cameras=cam, lights=headlight(cam))[0].cpu())
-            hook(i, {})
+            frames[i] = renderer(mesh, cameras=cam, lights=headlight(cam))[0].cpu()
+            hook(k, {})
     bar.close()
+    gathered = gather_to_main(frames, ctx)
+    if not ctx.is_main:
+        return
+    frames = [f for part in gathered for f in part.items()]
+    frames = [img for _, img in sorted(frames, key=lambda kv: kv[0])]
     with OutputDir(args.out) as out:
         for i, img in enumerate(frames):
             save_image(out.path(f"view_{i:03d}.png"), img)
@@ -118,6 +138,7 @@ def run_fit(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
+    ctx = _ranks(args, device)
     cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr"})
     target = _load(args.target, device, "target") if args.target is not None else load_cow(device=device)
     start = time.perf_counter()
@@ -125,6 +146,9 @@ def run_fit(args: argparse.Namespace) -> None:
     result = fit_mesh(target, cfg, device=device, seed=args.seed, progress=hook)
     bar.close()
     result.metrics["total_wall_time_s"] = round(time.perf_counter() - start, 2)
+    if not ctx.is_main:
+        return  # every rank holds the same fitted mesh; the main rank writes it
+    result.metrics["ranks"] = ctx.world_size
     with OutputDir(args.out) as out:
         save_mesh(out.path("fit.obj"), result.mesh)
         save_mesh(out.path("fit.ply"), result.mesh)  # PLY keeps the fitted vertex colours
@@ -206,24 +230,29 @@ def run_texture(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
+    ctx = _ranks(args, device)
     cfg = _config(TextureConfig, args, {"iters": "iters", "texture_size": "texture_size", "size": "image_size"})
     mesh = _load(args.mesh, device) if args.mesh is not None else load_cow(device=device)
     torch.manual_seed(args.seed)
     holdout = None
+    if args.views is not None:
+        images, cams = load_views(args.views, device=device)
+    else:
+        # Self-contained default: photograph the mesh's own texture from known cameras, then forget it.
+        cams = sphere_cameras(cfg.views, dist=cfg.dist, fov=cfg.fov, device=device)
+        ho_cams = sphere_cameras(cfg.holdout, dist=cfg.dist, fov=cfg.fov, phase=1.0, device=device)
+        with torch.no_grad():
+            images = render_views(mesh, cams, cfg.image_size)
+            holdout = (render_views(mesh, ho_cams, cfg.image_size), ho_cams)
+    bar, hook = _progress(args, cfg.iters, "texture")
+    result = fit_texture(mesh, images, cams, cfg, holdout=holdout, progress=hook, seed=args.seed)
+    bar.close()
+    if not ctx.is_main:
+        return  # every rank holds the same texture; the main rank writes it
+    result.metrics["ranks"] = ctx.world_size
     with OutputDir(args.out) as out:
-        if args.views is not None:
-            images, cams = load_views(args.views, device=device)
-        else:
-            # Self-contained default: photograph the mesh's own texture from known cameras, then forget it.
-            cams = sphere_cameras(cfg.views, dist=cfg.dist, fov=cfg.fov, device=device)
-            ho_cams = sphere_cameras(cfg.holdout, dist=cfg.dist, fov=cfg.fov, phase=1.0, device=device)
-            with torch.no_grad():
-                images = render_views(mesh, cams, cfg.image_size)
-                holdout = (render_views(mesh, ho_cams, cfg.image_size), ho_cams)
+        if args.views is None:
             save_views(out.path("views/cameras.json").parent, images, cams, cfg.fov)
-        bar, hook = _progress(args, cfg.iters, "texture")
-        result = fit_texture(mesh, images, cams, cfg, holdout=holdout, progress=hook, seed=args.seed)
-        bar.close()
         save_image(out.path("texture.png"), result.texture)  # stored as an image: row 0 is v = 1
         save_mesh(out.path("textured.obj"), result.mesh)
         save_turntable(out.path("progress.gif"), torch.stack(result.snapshots), fps=10)

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from .. import distributed
 from ..losses import (
     chamfer_distance,
     mesh_edge_loss,
@@ -111,6 +112,10 @@ def fit_mesh(
         device: where to run (default: the target's device).
         seed: seeds the choice of views per step and the chamfer samples.
         progress: called as ``progress(step, losses)`` after every step (a progress bar hook).
+
+    Under ``torchrun`` (see :mod:`diffras.distributed`) every rank draws the same views per step and renders
+    its share of them; the image losses are normalised by the step's total view count and the regularisers
+    split evenly, so the all-reduced gradient is the single-process one and all ranks stay identical.
     """
     cfg = cfg or FitConfig()
     if len(target) != 1:
@@ -148,13 +153,20 @@ def fit_mesh(
     history: Dict[str, List[float]] = {}
     snapshots: List[torch.Tensor] = []
     gen = torch.Generator().manual_seed(seed)
+    ctx = distributed.context()
     for step in range(cfg.iters):
-        idx = torch.randperm(cfg.views, generator=gen)[: cfg.views_per_iter].to(device)
+        distributed.fault_injection(step, ctx)
+        chosen = torch.randperm(cfg.views, generator=gen)[: cfg.views_per_iter]
+        # Every rank draws the same views (same generator); each renders its share of them.
+        idx = chosen[ctx.rank::ctx.world_size].to(device)
+        # A rank with no view this step (more ranks than views per step) renders one view with zero weight,
+        # so that it still contributes (zero) gradients to the all-reduce.
+        render_idx = idx if len(idx) else chosen[:1].to(device)
         # offset_verts keeps the sphere's cached topology (edges, index maps): nothing is rebuilt per step.
         mesh = src.offset_verts(offsets)
         mesh.textures = TexturesVertex([torch.sigmoid(color_logits)])
-        batch = mesh.extend(len(idx))
-        view_cams = cams[idx]
+        batch = mesh.extend(len(render_idx))
+        view_cams = cams[render_idx]
         # A soft silhouette is dilated: outside the surface every face within the blur radius adds
         # sigmoid(-d / sigma) to the coverage, so a fixed sigma makes the fit settle about a pixel inside
         # the true outline (held-out IoU stalls near 0.90). A large sigma early gives long-range
@@ -166,25 +178,29 @@ def fit_mesh(
         alpha = silhouette(fragments, batch, blend_params=blend)[..., 3]
         rgb = phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams), blend_params=blend)[..., :3]
         target_batch = target_images[idx]
+        # Per-view means summed and divided by the step's view count (not this rank's): the ranks' losses
+        # then add up to the mean over all chosen views, and the regularisers are split evenly across ranks.
+        n_chosen, share = len(chosen), 1.0 / ctx.world_size
         terms = {
-            "silhouette": ((alpha - target_batch[..., 3]) ** 2).mean(),
-            "rgb": ((rgb - target_batch[..., :3]) ** 2).mean(),
-            "edge": mesh_edge_loss(mesh),
-            "normal": mesh_normal_consistency(mesh),
-            "laplacian": mesh_laplacian_smoothing(mesh, method="uniform"),
+            "silhouette": ((alpha[: len(idx)] - target_batch[..., 3]) ** 2).mean(dim=(1, 2)).sum() / n_chosen,
+            "rgb": ((rgb[: len(idx)] - target_batch[..., :3]) ** 2).mean(dim=(1, 2, 3)).sum() / n_chosen,
+            "edge": mesh_edge_loss(mesh) * share,
+            "normal": mesh_normal_consistency(mesh) * share,
+            "laplacian": mesh_laplacian_smoothing(mesh, method="uniform") * share,
         }
         weights = {k: getattr(cfg, f"w_{k}") for k in terms}
         loss = sum(weights[k] * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        logged = torch.stack([v.detach() for v in terms.values()] + [loss.detach()])
+        logged, _ = distributed.all_reduce_grads([offsets, color_logits], extra=logged, ctx=ctx)
         opt.step()
         sched.step()
 
-        values = {k: float(v.detach()) for k, v in terms.items()}
-        values["total"] = float(loss.detach())
+        values = {k: float(v) for k, v in zip(list(terms) + ["total"], logged)}
         for k, v in values.items():
             history.setdefault(k, []).append(v)
-        if step % cfg.snapshot_every == 0 or step == cfg.iters - 1:
+        if ctx.is_main and (step % cfg.snapshot_every == 0 or step == cfg.iters - 1):
             with torch.no_grad():
                 img = render_views(mesh.detach(), eval_cam, cfg.image_size)[0, ..., :3]
             snapshots.append(torch.cat([img, eval_target], dim=1).cpu())
@@ -194,6 +210,7 @@ def fit_mesh(
     final = src.offset_verts(offsets.detach())
     final.textures = TexturesVertex([torch.sigmoid(color_logits.detach())])
     elapsed = time.perf_counter() - start
-    metrics = evaluate_fit(final, target, cfg, device=device)
+    # Evaluation is for the outputs, which only the main rank writes.
+    metrics = evaluate_fit(final, target, cfg, device=device) if ctx.is_main else {}
     metrics.update({"iterations": cfg.iters, "wall_time_s": round(elapsed, 2), "config": asdict(cfg)})
     return FitResult(mesh=final, target=target, history=history, snapshots=snapshots, metrics=metrics)

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from .. import distributed
 from ..cameras import FoVPerspectiveCameras
 from ..losses import psnr
 from ..raster import MeshRasterizer, RasterSettings
@@ -91,32 +92,45 @@ def fit_texture(
     opt = torch.optim.Adam([texels], lr=cfg.lr)
     n_views = len(cameras)
     rast = MeshRasterizer(cameras=cameras, raster_settings=RasterSettings(image_size=images.shape[1:3]))
-    # Visibility does not change while only the texture moves: rasterize every view once.
-    with torch.no_grad():
-        all_fragments = [rast(mesh, cameras=cameras[i : i + 1]) for i in range(n_views)]
+    # Visibility does not change while only the texture moves: rasterize each view once, when first used
+    # (under torchrun a rank rasterizes only the views it renders).
+    fragments: Dict[int, object] = {}
+
+    def fragments_of(i: int):
+        if i not in fragments:
+            with torch.no_grad():
+                fragments[i] = rast(mesh, cameras=cameras[i : i + 1])
+        return fragments[i]
+
+    ctx = distributed.context()
     gen = torch.Generator().manual_seed(seed)
     history: Dict[str, List[float]] = {}
     snapshots: List[torch.Tensor] = []
     for step in range(cfg.iters):
+        distributed.fault_injection(step, ctx)
         idx = torch.randperm(n_views, generator=gen)[: cfg.views_per_iter].tolist()
         textured = _with_map(mesh, texels.clamp(0, 1))
-        loss = 0.0
-        for i in idx:
+        # Every rank draws the same views and renders its share; dividing by the step's view count makes the
+        # ranks' losses (and all-reduced gradients) add up to the single-process ones.
+        loss = texels.sum() * 0.0
+        img = None
+        for i in distributed.shard(idx, ctx):
             cam = cameras[i : i + 1]
-            img = HardPhongShader(cameras=cam, lights=headlight(cam))(all_fragments[i], textured)[0, ..., :3]
+            img = HardPhongShader(cameras=cam, lights=headlight(cam))(fragments_of(i), textured)[0, ..., :3]
             loss = loss + ((img - images[i, ..., :3]) ** 2).mean() / len(idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        logged, _ = distributed.all_reduce_grads([texels], extra=loss.detach().reshape(1), ctx=ctx)
         opt.step()
-        history.setdefault("rgb", []).append(float(loss.detach()))
-        if step % cfg.snapshot_every == 0 or step == cfg.iters - 1:
-            snapshots.append(torch.cat([img.detach(), images[idx[-1], ..., :3]], dim=1).cpu())
+        history.setdefault("rgb", []).append(float(logged))
+        if img is not None and ctx.is_main and (step % cfg.snapshot_every == 0 or step == cfg.iters - 1):
+            snapshots.append(torch.cat([img.detach(), images[distributed.shard(idx, ctx)[-1], ..., :3]], dim=1).cpu())
         if progress is not None:
             progress(step, {"rgb": history["rgb"][-1]})
     final_map = texels.detach().clamp(0, 1)
     final = _with_map(mesh, final_map)
     metrics: Dict[str, float] = {"iterations": cfg.iters, "wall_time_s": round(time.perf_counter() - start, 2)}
-    if holdout is not None:
+    if holdout is not None and ctx.is_main:
         ho_images, ho_cams = holdout
         with torch.no_grad():
             pred = render_views(final, ho_cams, ho_images.shape[1])
