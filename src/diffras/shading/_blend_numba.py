@@ -19,8 +19,12 @@ import torch
 from numba import prange
 from torch.autograd.function import once_differentiable
 
+from .._threads import serial_below
+
 HARD, SIGMOID, SOFTMAX = 0, 1, 2
 _EPS = 1e-10  # PyTorch3D's epsilon in softmax_rgb_blend (same as blending._EPS)
+# Below this many pixels + fragments a call costs less on one thread than waking the pool.
+_SERIAL_WORK = 32768
 
 
 @numba.njit(cache=True, parallel=True)
@@ -204,7 +208,8 @@ class FusedBlend(torch.autograd.Function):
         out = torch.empty((begin.shape[0], colors.shape[1] + 1), dtype=colors.dtype)
         args = (rule, slots, K, begin, end, colors.detach().numpy(), dists.detach().numpy(),
                 zinv.detach().numpy(), bg.detach().to(torch.float64).numpy(), 1.0 / sigma, 1.0 / gamma)
-        _forward(*args, out.numpy())
+        with serial_below(begin.shape[0] + slots.shape[0], _SERIAL_WORK):
+            _forward(*args, out.numpy())
         ctx.args = args
         ctx.save_for_backward(colors, dists, zinv, bg)
         return out
@@ -218,7 +223,9 @@ class FusedBlend(torch.autograd.Function):
         d_dists = torch.zeros_like(dists)
         d_zinv = torch.zeros_like(zinv)
         bg_coef = torch.empty(gout.shape[0], dtype=gout.dtype)
-        _backward(*ctx.args, gout.numpy(), d_colors.numpy(), d_dists.numpy(), d_zinv.numpy(), bg_coef.numpy())
+        work = ctx.args[3].shape[0] + ctx.args[1].shape[0]
+        with serial_below(work, _SERIAL_WORK):
+            _backward(*ctx.args, gout.numpy(), d_colors.numpy(), d_dists.numpy(), d_zinv.numpy(), bg_coef.numpy())
         d_bg = None
         if ctx.needs_input_grad[3]:
             d_bg = (bg_coef @ gout[:, :-1]).to(bg.dtype)
