@@ -28,15 +28,15 @@ _SERIAL_WORK = 32768
 
 
 @numba.njit(cache=True, parallel=True)
-def _pixel_ranges(slots, K, begin, end):
+def _pixel_ranges(pix, begin, end):
     """begin[q], end[q]: the run of packed entries of flat pixel q (begin == end when it has none).
-    ``begin``/``end`` come zeroed; ``slots`` is strictly increasing."""
-    P = slots.shape[0]
+    ``begin``/``end`` come zeroed; ``pix`` (the entries' flat pixels) is non-decreasing."""
+    P = pix.shape[0]
     for i in prange(P):
-        q = slots[i] // K
-        if i == 0 or slots[i - 1] // K != q:
+        q = pix[i]
+        if i == 0 or pix[i - 1] != q:
             begin[q] = i
-        if i == P - 1 or slots[i + 1] // K != q:
+        if i == P - 1 or pix[i + 1] != q:
             end[q] = i + 1
 
 
@@ -63,43 +63,69 @@ def _softmax_shift(zinv, b, e):
     return best, arg
 
 
+@numba.njit(cache=True, inline="always")
+def _coverage(dists, b, e, inv_sigma, prob):
+    """prob[i] = sigmoid(-dists[i] / sigma) over the pixel's run; returns prod (1 - prob), the product of its
+    non-zero factors and the number of zero factors (for an exact d alpha / d prob where a factor is 0)."""
+    keep = 1.0
+    keep_nz = 1.0
+    zeros = 0
+    for i in range(b, e):
+        p = _sig(-float(dists[i]) * inv_sigma)
+        prob[i] = p
+        f = 1.0 - p
+        keep *= f
+        if f == 0.0:
+            zeros += 1
+        else:
+            keep_nz *= f
+    return keep, keep_nz, zeros
+
+
+@numba.njit(cache=True, inline="always")
+def _depth_weights(zinv, b, e, inv_gamma, ex):
+    """ex[i] = exp((zinv[i] - M) / gamma); returns (M, argmax, raw background weight, clamped delta)."""
+    M, arg = _softmax_shift(zinv, b, e)
+    for i in range(b, e):
+        ex[i] = math.exp((float(zinv[i]) - M) * inv_gamma)
+    raw = math.exp((_EPS - M) * inv_gamma)
+    return M, arg, raw, max(raw, _EPS)
+
+
 @numba.njit(cache=True, parallel=True)
-def _forward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv_gamma, out):
+def _forward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv_gamma, out, prob, ex):
+    """``prob``/``ex``: (P,) float64 scratch, each entry written and read by its pixel's thread only."""
     NP = begin.shape[0]
     C = colors.shape[1]
     for q in prange(NP):
         b = begin[q]
         e = end[q]
-        first = b < e and slots[b] % K == 0  # the pixel's slot 0 is filled
+        first = b < e and slots[b] == q * K  # the pixel's slot 0 is filled
         if rule == HARD:
             for c in range(C):
                 out[q, c] = colors[b, c] if first else bg[c]
             out[q, C] = 1.0 if first else 0.0
             continue
         # alpha = 1 - prod_k (1 - prob_k), the product in slot order as the dense path takes it
-        keep = 1.0
-        for i in range(b, e):
-            keep *= 1.0 - _sig(-float(dists[i]) * inv_sigma)
+        keep, _, _ = _coverage(dists, b, e, inv_sigma, prob)
         out[q, C] = 1.0 - keep
         if rule == SIGMOID:
             for c in range(C):
                 out[q, c] = colors[b, c] if first else 0.0
             continue
-        M, _ = _softmax_shift(zinv, b, e)
-        delta = max(math.exp((_EPS - M) * inv_gamma), _EPS)
+        _, _, _, delta = _depth_weights(zinv, b, e, inv_gamma, ex)
         den = delta
         for i in range(b, e):
-            den += _sig(-float(dists[i]) * inv_sigma) * math.exp((float(zinv[i]) - M) * inv_gamma)
+            den += prob[i] * ex[i]
         for c in range(C):
             num = delta * bg[c]
             for i in range(b, e):
-                w = _sig(-float(dists[i]) * inv_sigma) * math.exp((float(zinv[i]) - M) * inv_gamma)
-                num += w * float(colors[i, c])
+                num += prob[i] * ex[i] * float(colors[i, c])
             out[q, c] = num / den
 
 
 @numba.njit(cache=True, parallel=True)
-def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv_gamma, gout,
+def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv_gamma, prob, ex, gout,
               d_colors, d_dists, d_zinv, bg_coef):
     """Gradients of the packed inputs; ``bg_coef[q]`` is d rgb[q, c] / d bg[c] (the same for every c).
     ``d_colors`` comes zeroed (entries other than slot 0 of a pixel get no gradient under hard/sigmoid)."""
@@ -108,7 +134,7 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
     for q in prange(NP):
         b = begin[q]
         e = end[q]
-        first = b < e and slots[b] % K == 0
+        first = b < e and slots[b] == q * K
         if rule == HARD:
             if first:
                 for c in range(C):
@@ -123,45 +149,29 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
             if rule == SOFTMAX:
                 bg_coef[q] = 1.0
             continue
-        ga = float(gout[q, C])
-        # Product of (1 - prob) over all entries, and over the non-zero ones with the count of zeros,
-        # so that d alpha / d prob_k = prod_{j != k} (1 - prob_j) is exact even where a factor is 0.
-        keep = 1.0
-        keep_nz = 1.0
-        zeros = 0
-        for i in range(b, e):
-            f = 1.0 - _sig(-float(dists[i]) * inv_sigma)
-            keep *= f
-            if f == 0.0:
-                zeros += 1
-            else:
-                keep_nz *= f
         if rule == SIGMOID and first:
             for c in range(C):
                 d_colors[b, c] = gout[q, c]
+        ga = float(gout[q, C])
+        keep, keep_nz, zeros = _coverage(dists, b, e, inv_sigma, prob)
         if rule == SOFTMAX:
-            M, arg = _softmax_shift(zinv, b, e)
-            raw = math.exp((_EPS - M) * inv_gamma)
-            delta = max(raw, _EPS)
+            M, arg, raw, delta = _depth_weights(zinv, b, e, inv_gamma, ex)
             den = delta
             for i in range(b, e):
-                den += _sig(-float(dists[i]) * inv_sigma) * math.exp((float(zinv[i]) - M) * inv_gamma)
-            # rgb_c = num_c / den; g . rgb is needed for d/d den.
+                den += prob[i] * ex[i]
+            # rgb_c = num_c / den; g . rgb and g . bg are needed for d/d den and d/d delta.
             g_rgb = 0.0
             g_bg = 0.0
             for c in range(C):
                 num = delta * bg[c]
                 for i in range(b, e):
-                    w = _sig(-float(dists[i]) * inv_sigma) * math.exp((float(zinv[i]) - M) * inv_gamma)
-                    num += w * float(colors[i, c])
+                    num += prob[i] * ex[i] * float(colors[i, c])
                 g_rgb += float(gout[q, c]) * num / den
                 g_bg += float(gout[q, c]) * bg[c]
             bg_coef[q] = delta / den
             d_M = 0.0
             for i in range(b, e):
-                p = _sig(-float(dists[i]) * inv_sigma)
-                ex = math.exp((float(zinv[i]) - M) * inv_gamma)
-                w = p * ex
+                w = prob[i] * ex[i]
                 gc = 0.0
                 for c in range(C):
                     g = float(gout[q, c])
@@ -170,14 +180,14 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
                 d_w = (gc - g_rgb) / den
                 d_zinv[i] = d_w * w * inv_gamma
                 d_M -= d_w * w * inv_gamma
-                # d w / d prob = ex; the alpha term is added below with the sigmoid's derivative.
-                d_dists[i] = d_w * ex
+                # d w / d prob = ex: kept in ex[i] until the coverage term below adds the alpha part.
+                ex[i] = d_w * ex[i]
             if raw >= _EPS:  # delta = exp((eps - M) / gamma) is not clamped: it moves with M
                 d_M -= (g_bg - g_rgb) / den * delta * inv_gamma
             if arg >= 0:
                 d_zinv[arg] += d_M
         for i in range(b, e):
-            p = _sig(-float(dists[i]) * inv_sigma)
+            p = prob[i]
             f = 1.0 - p
             if zeros == 0:
                 others = keep / f
@@ -185,16 +195,18 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
                 others = keep_nz
             else:
                 others = 0.0
-            d_p = (float(d_dists[i]) if rule == SOFTMAX else 0.0) + ga * others
+            d_p = (ex[i] if rule == SOFTMAX else 0.0) + ga * others
             # d prob / d dist = -prob (1 - prob) / sigma
             d_dists[i] = -d_p * p * f * inv_sigma
 
 
-def pixel_ranges(slots: np.ndarray, K: int, n_pixels: int):
+def pixel_ranges(pix: np.ndarray, n_pixels: int):
+    """(begin, end), each (n_pixels,) int64: pixel q's entries are ``begin[q]:end[q]``."""
     begin = np.zeros(n_pixels, dtype=np.int64)
     end = np.zeros(n_pixels, dtype=np.int64)
-    if slots.shape[0]:
-        _pixel_ranges(slots, K, begin, end)
+    if pix.shape[0]:
+        with serial_below(pix.shape[0], _SERIAL_WORK):
+            _pixel_ranges(pix, begin, end)
     return begin, end
 
 
@@ -208,9 +220,10 @@ class FusedBlend(torch.autograd.Function):
         out = torch.empty((begin.shape[0], colors.shape[1] + 1), dtype=colors.dtype)
         args = (rule, slots, K, begin, end, colors.detach().numpy(), dists.detach().numpy(),
                 zinv.detach().numpy(), bg.detach().to(torch.float64).numpy(), 1.0 / sigma, 1.0 / gamma)
+        scratch = (np.empty(slots.shape[0] if rule != HARD else 0), np.empty(slots.shape[0] if rule == SOFTMAX else 0))
         with serial_below(begin.shape[0] + slots.shape[0], _SERIAL_WORK):
-            _forward(*args, out.numpy())
-        ctx.args = args
+            _forward(*args, out.numpy(), *scratch)
+        ctx.args = args + scratch
         ctx.save_for_backward(colors, dists, zinv, bg)
         return out
 

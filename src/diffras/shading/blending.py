@@ -184,8 +184,7 @@ def blend_packed(
     else:
         zinv = colors.new_zeros(0)
     if _FUSED_CPU and colors.device.type == "cpu" and colors.dtype in (torch.float32, torch.float64):
-        slots_np = slots.numpy()
-        ranges = (slots_np, K) + pixel_ranges(slots_np, K, n_pixels)
+        ranges = (slots.numpy(), K) + pixel_ranges(pix.numpy(), n_pixels)
         out = FusedBlend.apply(colors.contiguous(), dists.contiguous(), zinv.contiguous(), bg, ranges, code,
                                blend_params.sigma, blend_params.gamma)
     else:
