@@ -14,6 +14,10 @@ Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``ra
 """
 from __future__ import annotations
 
+from . import _threads
+
+_threads.apply_wait_policy()  # first: OpenMP runtimes read it when they load (torch's, Numba's); see _threads
+
 from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import diffras.losses.knn as knn_mod
 from diffras.losses import chamfer_distance
 
 
@@ -141,11 +142,13 @@ def test_padding_is_ignored_and_lists_equal_padded():
 
 
 @pytest.mark.parametrize("chunk", [1, 24, 100, 10_000])
-def test_chunked_equals_unchunked(chunk):
+def test_chunked_equals_unchunked(chunk, monkeypatch):
     # 1 byte forces one row per block *and* one cloud per block; 24 splits rows within a cloud.
+    # The reference goes through the k-d tree (the CPU default), the chunked runs through brute force.
     x, xn, xl, *_ = _clouds(7, [40, 17, 33], 40)
     y, yn, yl, *_ = _clouds(8, [25, 30, 2], 30)
     ref = chamfer_distance(x, y, xl, yl, xn, yn, batch_reduction=None, point_reduction=None)
+    monkeypatch.setattr(knn_mod, "_KDTREE_CPU", False)
     got = chamfer_distance(x, y, xl, yl, xn, yn, batch_reduction=None, point_reduction=None,
                            max_chunk_bytes=chunk)
     for a, b in zip(ref[0] + ref[1], got[0] + got[1]):

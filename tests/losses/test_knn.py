@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 import torch
 
+import diffras.losses.knn as knn_mod
 from diffras.losses import knn_gather, knn_points
+
+
+@pytest.fixture(params=["kdtree", "brute"])
+def search(request, monkeypatch):
+    """Run a test through the CPU k-d tree search and through the brute-force (any device) search."""
+    monkeypatch.setattr(knn_mod, "_KDTREE_CPU", request.param == "kdtree")
+    return request.param
 
 
 def _np_knn(p1, p2, l1, l2, K, norm):
@@ -26,7 +34,7 @@ def _np_knn(p1, p2, l1, l2, K, norm):
 @pytest.mark.parametrize("norm", [1, 2])
 @pytest.mark.parametrize("K", [1, 3, 7])
 @pytest.mark.parametrize("chunk", [None, 8, 200])
-def test_knn_matches_bruteforce(norm, K, chunk):
+def test_knn_matches_bruteforce(norm, K, chunk, search):
     g = torch.Generator().manual_seed(10 * K + norm)
     p1 = torch.randn(3, 9, 4, dtype=torch.float64, generator=g)
     p2 = torch.randn(3, 6, 4, dtype=torch.float64, generator=g)
@@ -41,7 +49,7 @@ def test_knn_matches_bruteforce(norm, K, chunk):
     np.testing.assert_allclose(out.knn.numpy(), knn_gather(p2, out.idx, l2).numpy() * (np.arange(9)[None, :, None, None] < l1.numpy()[:, None, None, None]))
 
 
-def test_knn_gradcheck():
+def test_knn_gradcheck(search):
     g = torch.Generator().manual_seed(3)
     p1 = torch.randn(2, 5, 3, dtype=torch.float64, generator=g, requires_grad=True)
     p2 = torch.randn(2, 6, 3, dtype=torch.float64, generator=g, requires_grad=True)
@@ -83,3 +91,28 @@ def test_knn_bad_input():
         knn_points(bad, p)
     with pytest.raises(ValueError, match="idx"):
         knn_gather(p, torch.tensor([[[4]], [[0]]]))
+
+
+@pytest.mark.parametrize("norm", [1, 2])
+def test_kdtree_equals_bruteforce_on_larger_clouds(norm, monkeypatch):
+    g = torch.Generator().manual_seed(norm)
+    p1 = torch.rand(2, 3000, 3, generator=g, dtype=torch.float64)
+    p2 = torch.rand(2, 2000, 3, generator=g, dtype=torch.float64)
+    l1, l2 = torch.tensor([3000, 1200]), torch.tensor([2000, 3])  # fewer than K points in cloud 1
+    got = knn_points(p1, p2, l1, l2, norm=norm, K=5)
+    monkeypatch.setattr(knn_mod, "_KDTREE_CPU", False)
+    ref = knn_points(p1, p2, l1, l2, norm=norm, K=5)
+    assert torch.equal(got.idx, ref.idx)
+    torch.testing.assert_close(got.dists, ref.dists, rtol=0, atol=0)
+    assert (got.idx[1, :, 3:] == 0).all() and (got.dists[1, :, 3:] == 0).all() and (got.dists[1, 1200:] == 0).all()
+
+
+def test_high_dimensional_features_use_bruteforce_and_match(monkeypatch):
+    # D = 16 goes to the brute-force search even on the CPU; compare with the loop reference.
+    g = torch.Generator().manual_seed(5)
+    p1 = torch.randn(1, 40, 16, generator=g, dtype=torch.float64)
+    p2 = torch.randn(1, 30, 16, generator=g, dtype=torch.float64)
+    out = knn_points(p1, p2, K=3)
+    d_ref, i_ref = _np_knn(p1.numpy(), p2.numpy(), [40], [30], 3, 2)
+    np.testing.assert_array_equal(out.idx.numpy(), i_ref)
+    np.testing.assert_allclose(out.dists.numpy(), d_ref, rtol=1e-12)

@@ -1,10 +1,12 @@
-"""K nearest neighbours between batched point clouds, memory-bounded by chunking.
+"""K nearest neighbours between batched point clouds: a non-differentiable search, then exact distances.
 
-``knn_points`` follows PyTorch3D's ``knn_points`` (same arguments, outputs and padding), but runs on
-any torch device in plain torch. The search itself is brute force and runs without autograd, one
-block of rows at a time, so two 100k-point clouds never need a 100k x 100k matrix: every block of
-the distance matrix stays under ``max_chunk_bytes``. The distances to the chosen neighbours are then
-recomputed from the gathered points, so the backward pass is exact and costs O(N * P1 * K * D).
+``knn_points`` follows PyTorch3D's ``knn_points`` (same arguments, outputs and padding). The search runs
+without autograd: on the CPU for clouds of up to ``_KDTREE_MAX_DIM`` dimensions through
+``scipy.spatial.cKDTree`` (O(P log P), all cores, distances in float64), elsewhere (other devices, high
+dimensions) brute force one block of rows at a time, so two 100k-point clouds never need a 100k x 100k
+matrix: every block of the distance matrix stays under ``max_chunk_bytes``. The distances to the chosen
+neighbours are then recomputed in torch from the gathered points, so the backward pass is exact and costs
+O(N * P1 * K * D), on any device.
 """
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ __all__ = ["KNN", "knn_gather", "knn_points", "DEFAULT_CHUNK_BYTES"]
 # matmul to run at full speed.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 _CPU_BLOCK_BYTES = 4 * 2**20
+# k-d trees prune well in low dimensions (points, normals, colours); beyond that brute force wins.
+_KDTREE_MAX_DIM = 8
+# Tests switch this off to run the brute-force search on the CPU.
+_KDTREE_CPU = True
 
 
 class KNN(NamedTuple):
@@ -92,6 +98,8 @@ def _knn_idx(
     out = torch.full((N, P1, K), -1, dtype=torch.int64, device=p1.device)
     if N == 0 or P1 == 0 or P2 == 0:
         return out
+    if _KDTREE_CPU and p1.device.type == "cpu" and D <= _KDTREE_MAX_DIM:
+        return _kdtree_idx(p1, p2, lengths2, norm, K, out)
     k_eff = min(K, P2)
     item = p1.element_size()
     valid2 = _valid_mask(lengths2, P2)  # (N, P2)
@@ -132,6 +140,22 @@ def _knn_idx(
             if any_invalid:
                 idx.masked_fill_(torch.isinf(val), -1)
             out[b0:b1, r0:r1, :k_eff] = idx
+    return out
+
+
+def _kdtree_idx(p1: torch.Tensor, p2: torch.Tensor, lengths2: torch.Tensor, norm: int, K: int,
+                out: torch.Tensor) -> torch.Tensor:
+    """:func:`_knn_idx` through one ``cKDTree`` per cloud of ``p2``, queried on all cores. Fills ``out``."""
+    from scipy.spatial import cKDTree  # imported here: only the CPU search needs it
+
+    a = p1.to(torch.float64).numpy()
+    b = p2.to(torch.float64).numpy()
+    for n, m in enumerate(lengths2.tolist()):
+        k = min(K, m)
+        if k == 0:
+            continue
+        _, idx = cKDTree(b[n, :m]).query(a[n], k=k, p=float(norm), workers=-1)
+        out[n, :, :k] = torch.from_numpy(idx.reshape(a.shape[1], k))
     return out
 
 
@@ -192,16 +216,16 @@ def knn_points(
         K: number of neighbours (>= 1).
         return_nn: also return the neighbour coordinates (N, P1, K, D).
         return_sorted: accepted for PyTorch3D compatibility; neighbours are always sorted near to far.
-        max_chunk_bytes: upper bound on the bytes of one block of the distance matrix during the search
-            (a block is never less than one row of P2 distances). On the CPU blocks are further kept
-            to 4 MB, which stays in cache and is faster.
+        max_chunk_bytes: upper bound on the bytes of one block of the distance matrix during a brute-force
+            search (a block is never less than one row of P2 distances). On the CPU blocks are further
+            kept to 4 MB, which stays in cache and is faster.
 
     Returns:
         :class:`KNN` ``(dists, idx, knn)``. ``dists`` and ``knn`` are differentiable with respect to
         ``p1`` and ``p2``; the choice of neighbours is piecewise constant and carries no gradient.
-        The search ranks Euclidean candidates by ``|y|^2 - 2 x.y`` (on clouds centred on ``p2``), so
-        among distances equal up to rounding the choice is unspecified; the returned ``dists`` are
-        always the exact distances to the chosen points.
+        On the CPU (D <= 8) the search is a k-d tree in float64; elsewhere it ranks Euclidean candidates
+        by ``|y|^2 - 2 x.y`` (on clouds centred on ``p2``). Among distances equal up to rounding the
+        choice is unspecified; the returned ``dists`` are always the exact distances to the chosen points.
     """
     sizes: dict = {}
     _check_cloud(p1, "p1", sizes)

@@ -11,6 +11,11 @@ Three rules, PyTorch3D's exactly:
 
 Shapes (docs/conventions.md): ``colors`` (N, H, W, K, C), fragments (N, H, W, K); outputs (N, H, W, C + 1),
 i.e. RGBA for C = 3.
+
+One implementation: :func:`blend_packed` blends a packed list of the P filled fragments (what the packed
+shading path produces); the dense functions above pack their filled slots and call it. On the CPU in
+float32/float64 it runs fused numba kernels with a hand-written backward (``_blend_numba``), elsewhere the
+packed torch path (``_blend_torch``, also the tests' reference); neither builds an (N, H, W, K, C) tensor.
 """
 from __future__ import annotations
 
@@ -20,12 +25,19 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from .._validation import check_float, check_tensor
+from .._validation import MAX_IMAGE_SIDE, check_choice, check_float, check_int, check_same_device, check_tensor
 from ..raster.fragments import Fragments
+from ._blend_numba import HARD, SIGMOID, SOFTMAX, FusedBlend, pixel_ranges
+from ._blend_numba import _EPS  # PyTorch3D's epsilon in softmax_rgb_blend
+from ._blend_torch import blend_torch
 
-__all__ = ["BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend"]
+__all__ = ["BlendParams", "blend_packed", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend"]
 
-_EPS = 1e-10  # PyTorch3D's epsilon in softmax_rgb_blend
+_RULES = {"hard": HARD, "sigmoid": SIGMOID, "softmax": SOFTMAX}
+# The output image is allocated whole: refuse shapes whose (N, H, W, C + 1) output alone would not fit.
+_MAX_OUT_BYTES = 8 * 2**30
+# The fused kernels serve CPU float32/float64; tests switch this off to run the torch path on the CPU.
+_FUSED_CPU = True
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,110 @@ def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor
     return bg
 
 
-def _coverage(fragments: Fragments, sigma: float, dtype: torch.dtype) -> torch.Tensor:
-    """(N, H, W, K) probability that each fragment covers its pixel; 0 in empty slots."""
-    mask = fragments.pix_to_face >= 0
-    return torch.where(mask, torch.sigmoid(-fragments.dists.to(dtype) / sigma), 0.0)
+def blend_packed(
+    rule: str,
+    colors: torch.Tensor,
+    slots: torch.Tensor,
+    zbuf: Optional[torch.Tensor],
+    dists: Optional[torch.Tensor],
+    shape: Sequence[int],
+    blend_params: Optional[BlendParams] = None,
+    znear: Union[float, torch.Tensor, None] = None,
+    zfar: Union[float, torch.Tensor, None] = None,
+) -> torch.Tensor:
+    """Blend a packed list of filled fragments into (N, H, W, C + 1) images.
+
+    The packed entry p is the fragment in slot ``slots[p]`` of the flat (N, H, W, K) fragment grid:
+    ``slots[p] = ((n * H + y) * W + x) * K + k`` for slot k of pixel (n, y, x). Slots absent from the list
+    are empty (``pix_to_face == -1``). The result is exactly that of the dense function for ``rule`` on the
+    scattered fragments, with colour 0 in empty slots: ``"hard"`` is :func:`hard_rgb_blend`, ``"sigmoid"``
+    :func:`sigmoid_alpha_blend`, ``"softmax"`` :func:`softmax_rgb_blend` (see their formulas).
+
+    Args:
+        rule: ``"hard"``, ``"sigmoid"`` or ``"softmax"``.
+        colors: (P, C) float, the shaded colour of each filled fragment.
+        slots: (P,) int64, strictly increasing flat slot indices in ``[0, N * H * W * K)``.
+        zbuf: (P,) float view-space depth of each fragment (read by ``"softmax"``; may be None otherwise).
+        dists: (P,) float signed squared NDC distance (read by ``"softmax"`` and ``"sigmoid"``; may be None
+            for ``"hard"``).
+        shape: ``(N, H, W, K)`` of the fragment grid.
+        blend_params: ``sigma``, ``gamma``, ``background_color``, default planes; default ``BlendParams()``.
+        znear, zfar: for ``"softmax"``: numbers or (N,) tensors (per image), default the blend params'.
+
+    Returns:
+        (N, H, W, C + 1) with the dtype and device of ``colors``; differentiable w.r.t. ``colors``, ``zbuf``,
+        ``dists``, a background tensor and ``znear``/``zfar`` tensors (as far as the rule reads them).
+    """
+    blend_params = BlendParams() if blend_params is None else blend_params
+    if not isinstance(blend_params, BlendParams):
+        raise TypeError(f"blend_params: expected a BlendParams, got {type(blend_params).__name__}")
+    code = _RULES[check_choice(rule, "rule", tuple(_RULES))]
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) != 4:
+        raise ValueError(f"shape: expected (N, H, W, K), got {shape!r}")
+    N = check_int(shape[0], "shape[0] (N)", min=0)
+    H = check_int(shape[1], "shape[1] (H)", min=1, max=MAX_IMAGE_SIDE)
+    W = check_int(shape[2], "shape[2] (W)", min=1, max=MAX_IMAGE_SIDE)
+    K = check_int(shape[3], "shape[3] (K)", min=1)
+    sizes: dict = {}
+    check_tensor(colors, "colors", shape=("P", None), dtype="float", sizes=sizes)
+    check_tensor(slots, "slots", shape=("P",), dtype="int", sizes=sizes)
+    C = colors.shape[1]
+    out_bytes = N * H * W * (C + 1) * colors.element_size()
+    if out_bytes > _MAX_OUT_BYTES:
+        raise ValueError(f"shape: expected an output of at most {_MAX_OUT_BYTES / 2**30:.0f} GiB, got {tuple(shape)} "
+                         f"with {C + 1} channels ({out_bytes / 2**30:.1f} GiB); render fewer images per call")
+    needs = {"zbuf": code == SOFTMAX, "dists": code != HARD}
+    given = {"zbuf": zbuf, "dists": dists}
+    for name, t in given.items():
+        if t is None:
+            if needs[name]:
+                raise TypeError(f"{name}: expected a (P,) float tensor for rule {rule!r}, got None")
+        else:
+            check_tensor(t, name, shape=("P",), dtype="float", sizes=sizes)
+    check_same_device(colors=colors, slots=slots, zbuf=zbuf, dists=dists)
+    _check_slots(slots, N * H * W * K)
+    n_pixels = N * H * W
+    # The sigmoid rule never shows the background (PyTorch3D): it is not read, so not checked either.
+    bg = colors.new_zeros(C) if code == SIGMOID else _background(blend_params, colors)
+    slots = slots.to(torch.int64)
+    pix = slots // K
+    dists = dists.to(colors.dtype) if needs["dists"] else colors.new_zeros(0)
+    if code == SOFTMAX:
+        zn = _plane(blend_params.znear if znear is None else znear, "znear", N, colors)
+        zf = _plane(blend_params.zfar if zfar is None else zfar, "zfar", N, colors)
+        if isinstance(zn, torch.Tensor) and zn.dim():
+            zn = zn[pix // (H * W)]
+        if isinstance(zf, torch.Tensor) and zf.dim():
+            zf = zf[pix // (H * W)]
+        zinv = (zf - zbuf.to(colors.dtype)) / (zf - zn)
+    else:
+        zinv = colors.new_zeros(0)
+    if _FUSED_CPU and colors.device.type == "cpu" and colors.dtype in (torch.float32, torch.float64):
+        ranges = (slots.numpy(), K) + pixel_ranges(pix.numpy(), n_pixels)
+        out = FusedBlend.apply(colors.contiguous(), dists.contiguous(), zinv.contiguous(), bg, ranges, code,
+                               blend_params.sigma, blend_params.gamma)
+    else:
+        first = slots % K == 0
+        out = blend_torch(code, colors, pix, first, dists, zinv, bg, n_pixels, blend_params.sigma,
+                          blend_params.gamma)
+    return out.reshape(N, H, W, C + 1)
+
+
+def _check_slots(slots: torch.Tensor, total: int) -> None:
+    if slots.numel() == 0:
+        return
+    lo, hi = int(slots[0]), int(slots[-1])
+    if slots.numel() > 1 and not bool((slots[1:] > slots[:-1]).all()):
+        raise ValueError("slots: expected strictly increasing flat slot indices, got a decrease or a repeat")
+    if lo < 0 or hi >= total:
+        raise ValueError(f"slots: expected indices in [0, {total}) (N * H * W * K), got min {lo}, max {hi}")
+
+
+def _pack(colors: torch.Tensor, fragments: Fragments):
+    """The filled slots of dense fragments: (slots (P,), colors (P, C), zbuf (P,), dists (P,))."""
+    slots = (fragments.pix_to_face.reshape(-1) >= 0).nonzero()[:, 0]
+    flat = colors.reshape(-1, colors.shape[-1])
+    return slots, flat[slots], fragments.zbuf.reshape(-1)[slots], fragments.dists.reshape(-1)[slots]
 
 
 def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: Optional[BlendParams] = None) -> torch.Tensor:
@@ -113,9 +225,10 @@ def hard_rgb_blend(colors: torch.Tensor, fragments: Fragments, blend_params: Opt
     """
     blend_params = BlendParams() if blend_params is None else blend_params
     _check_inputs(colors, fragments, blend_params, needs=())
-    covered = (fragments.pix_to_face[..., 0] >= 0)[..., None]
-    rgb = torch.where(covered, colors[..., 0, :], _background(blend_params, colors))
-    return torch.cat([rgb, covered.to(colors.dtype)], dim=-1)
+    # Only slot 0 is read: pack just that slice (K = 1).
+    slots = (fragments.pix_to_face[..., 0].reshape(-1) >= 0).nonzero()[:, 0]
+    cols = colors[..., 0, :].reshape(-1, colors.shape[-1])[slots]
+    return blend_packed("hard", cols, slots, None, None, fragments.pix_to_face.shape[:3] + (1,), blend_params)
 
 
 def sigmoid_alpha_blend(colors: torch.Tensor, fragments: Fragments,
@@ -134,9 +247,11 @@ def sigmoid_alpha_blend(colors: torch.Tensor, fragments: Fragments,
     """
     blend_params = BlendParams() if blend_params is None else blend_params
     _check_inputs(colors, fragments, blend_params, needs=("dists",))
-    prob = _coverage(fragments, blend_params.sigma, colors.dtype)
-    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)
-    return torch.cat([colors[..., 0, :], alpha[..., None]], dim=-1)
+    slots, _, _, dists = _pack(colors, fragments)
+    # The colour is slot 0's whatever it holds (PyTorch3D), so only alpha goes through the packed blend.
+    alpha = blend_packed("sigmoid", colors.new_zeros((slots.shape[0], 0)), slots, None, dists,
+                         fragments.pix_to_face.shape, blend_params)
+    return torch.cat([colors[..., 0, :], alpha], dim=-1)
 
 
 def softmax_rgb_blend(
@@ -166,34 +281,22 @@ def softmax_rgb_blend(
 
     Returns:
         (N, H, W, C + 1), differentiable w.r.t. colours, ``dists``, ``zbuf``, the background and the planes.
+        Colours of empty slots are never read (PyTorch3D multiplies them by a zero weight).
     """
     blend_params = BlendParams() if blend_params is None else blend_params
     _check_inputs(colors, fragments, blend_params, needs=("dists", "zbuf"))
-    N = colors.shape[0]
-    znear = _plane(blend_params.znear if znear is None else znear, "znear", N, colors)
-    zfar = _plane(blend_params.zfar if zfar is None else zfar, "zfar", N, colors)
-    mask = fragments.pix_to_face >= 0
-    prob = _coverage(fragments, blend_params.sigma, colors.dtype)
-    alpha = torch.prod(1.0 - prob, dim=-1)
-
-    z_inv = torch.where(mask, (zfar - fragments.zbuf.to(colors.dtype)) / (zfar - znear), 0.0)
-    # Subtracting the max keeps exp() from overflowing (the log-sum-exp trick); the same shift is applied to
-    # the background weight so the ratios are unchanged.
-    z_inv_max = torch.max(z_inv, dim=-1, keepdim=True).values.clamp(min=_EPS)
-    weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
-    delta = torch.exp((_EPS - z_inv_max) / blend_params.gamma).clamp(min=_EPS)
-    denom = weights.sum(dim=-1, keepdim=True) + delta
-    # einsum: the weighted sum over K without an (N, H, W, K, C) temporary (forward and backward).
-    rgb = (torch.einsum("...k,...kc->...c", weights, colors) + delta * _background(blend_params, colors)) / denom
-    return torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1)
+    slots, cols, zbuf, dists = _pack(colors, fragments)
+    return blend_packed("softmax", cols, slots, zbuf, dists, fragments.pix_to_face.shape, blend_params,
+                        znear=znear, zfar=zfar)
 
 
 def _plane(value: Any, name: str, N: int, like: torch.Tensor) -> Union[float, torch.Tensor]:
+    """A number, a 0-d tensor, or an (N,) tensor (one plane per image) on ``like``'s device and dtype."""
     if isinstance(value, torch.Tensor):
         check_tensor(value, name, dtype="float", finite=True)
         if value.dim() == 0 or value.numel() == 1:
             return value.reshape(()).to(device=like.device, dtype=like.dtype)
         if value.dim() != 1 or value.shape[0] != N:
             raise ValueError(f"{name}: expected a number or shape ({N},) (one per image), got {tuple(value.shape)}")
-        return value.to(device=like.device, dtype=like.dtype)[:, None, None, None]
+        return value.to(device=like.device, dtype=like.dtype)
     return check_float(value, name)
