@@ -4,6 +4,7 @@ from .conversions import cameras_from_opencv, cameras_from_opengl, opencv_from_c
 from .fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .sfm import OrthographicCameras, PerspectiveCameras
+from .sphere_cameras import sphere_cameras
 
 __all__ = [
     "CamerasBase",
@@ -21,4 +22,5 @@ __all__ = [
     "look_at_view_transform",
     "opencv_from_cameras",
     "opengl_from_cameras",
+    "sphere_cameras",
 ]

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from ..cameras import sphere_cameras
 from ..losses import (
     chamfer_distance,
     mesh_edge_loss,
@@ -32,7 +33,6 @@ from .scene import (
     soft_blur_radius,
     with_default_colors,
 )
-from .views import sphere_cameras
 
 __all__ = ["FitConfig", "FitResult", "evaluate_fit", "fit_mesh"]
 
