@@ -14,6 +14,9 @@ Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``ra
 """
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
@@ -52,7 +55,10 @@ from .shading import (
 )
 from .structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
 
-__version__ = "0.1.0"
+try:  # declared once, in pyproject.toml; read from the installed package's metadata
+    __version__ = _version("diffras")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AmbientLights",

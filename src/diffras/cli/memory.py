@@ -23,17 +23,24 @@ __all__ = [
 
 # Bytes per (supersampled) pixel of one hard (K = 1) render: fragments (pix_to_face, zbuf, barycentrics,
 # distances), interpolated normals / positions / colours, the lit image and the temporaries between them.
-_RENDER_PIXEL = 700
-# Extra bytes per pixel and fragment slot beyond the first (K > 1: soft shaders keep K fragments).
-_RENDER_SLOT = 250
+# Measured: about 100 (cow, hard Phong, 0.6 to 4.2 megapixels); twice that for margin.
+_RENDER_PIXEL = 200
+# Extra bytes per pixel and fragment slot beyond the first (K > 1: soft shaders keep K fragments). The
+# issue's soft-Phong K = 8 render at 4096 px took 10 GB: about 70 per slot.
+_RENDER_SLOT = 150
 # One soft-rasterized training pixel and slot with its autograd graph (silhouette + Phong, kept for backward).
+# Measured: about 220 (fit --size 128 -> 256).
 _FIT_SLOT = 400
 # One face of the optimised mesh with its autograd graph, Adam state and regularisers (edges, Laplacian).
+# Measured: about 1,300 (ico-sphere level 4 -> 6); level 10 (21M faces) would need about 50 GB.
 _FIT_FACE = 2500
-# One texel of the optimised map: parameter, gradient, two Adam moments, the mip pyramid and its gradient.
-_TEXEL = 120
+# One texel of the optimised map: parameter, gradient, two Adam moments, the mip pyramid and its gradient,
+# the snapshots' renders. Measured: about 310 (texture size 512 -> 2048).
+_TEXEL = 600
+# The texture workflow's own fixed cost beyond _BASE: the source mesh's texture map and its mip pyramid.
+_TEXTURE_BASE = 500 * 2**20
 # Fixed overhead: the interpreter, torch, numba and the loaded mesh.
-_BASE = 600 * 2**20
+_BASE = 500 * 2**20
 
 
 def format_bytes(n: float) -> str:
@@ -113,4 +120,4 @@ def texture_bytes(texture_size: int, image_size: int, views: int, views_per_iter
     texels = texture_size**2
     images = views * image_size**2 * (16 + 60)  # RGBA photographs + their fixed fragments
     batch = views_per_iter * image_size**2 * _RENDER_PIXEL
-    return _BASE + texels * _TEXEL + images + batch
+    return _BASE + _TEXTURE_BASE + texels * _TEXEL + images + batch

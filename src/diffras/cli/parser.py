@@ -85,8 +85,19 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _installed_version() -> str:
+    # From the package metadata, like diffras.__version__, without importing diffras (and torch).
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("diffras")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="diffras", description="diffras: differentiable rendering on the CPU (and any torch device).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

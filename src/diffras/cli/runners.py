@@ -129,7 +129,7 @@ def _gif_frame(image: torch.Tensor) -> torch.Tensor:
 
 def run_render(args: argparse.Namespace) -> None:
     from ..vis import save_image, save_turntable
-    from ..workflows.scene import headlight, make_renderer, orbit_cameras, render_antialiased
+    from ..workflows.scene import default_faces_per_pixel, headlight, make_renderer, orbit_cameras, render_antialiased
 
     check_writable(args.out)
     device = _device(args)
@@ -139,7 +139,7 @@ def run_render(args: argparse.Namespace) -> None:
         raise ValueError(f"--size {args.size} with --supersample {s}: the supersampled image would be {side} "
                          "pixels a side; expected at most 16384 (lower --size or --supersample)")
     # Memory: views are rendered one at a time and written as they come, so one view is the peak.
-    k = 1 if args.shader.startswith("hard") or args.shader in ("flat", "normals", "depth") else 50
+    k = default_faces_per_pixel(args.shader)
     memory.check_fits(memory.render_view_bytes(side, side, k), f"--size {args.size} with --supersample {s}", device)
     torch.manual_seed(args.seed)
     mesh = _load(args.mesh, device, normalize=True)

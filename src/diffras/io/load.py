@@ -3,12 +3,18 @@ for every format trimesh reads)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import torch
 
 from .._validation import _describe
 from .mesh_data import MeshData, PathLike, load_mesh_data
+
+if TYPE_CHECKING:
+    from ..structures import Meshes
+
+#: What ``device`` arguments accept.
+DeviceLike = Optional[Union[str, int, torch.device]]
 
 __all__ = ["load_mesh", "load_meshes", "meshes_from_data"]
 
@@ -32,7 +38,7 @@ def _check_load_textures(load_textures: Any) -> bool:
     return load_textures
 
 
-def meshes_from_data(data: MeshData, device: Any = None, *, load_textures: bool = True):
+def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures: bool = True) -> "Meshes":
     """Wrap one :class:`MeshData` as a one-mesh ``Meshes`` on ``device``.
 
     ``textures`` is a ``TexturesUV(maps=[texture_image], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs])``
@@ -59,7 +65,8 @@ def meshes_from_data(data: MeshData, device: Any = None, *, load_textures: bool 
     return Meshes(verts=[data.verts], faces=[data.faces], textures=textures)
 
 
-def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True, dtype: torch.dtype = torch.float32):
+def load_mesh(path: PathLike, device: DeviceLike = None, *, load_textures: bool = True,
+              dtype: torch.dtype = torch.float32) -> "Meshes":
     """Load one mesh file as a one-mesh :class:`~diffras.structures.Meshes`.
 
     Reads through :func:`~diffras.io.load_mesh_data` (formats, welding and error rules are documented
@@ -92,8 +99,8 @@ def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True,
     return meshes_from_data(load_mesh_data(path, dtype=dtype), dev, load_textures=load_textures)
 
 
-def load_meshes(paths: Sequence[PathLike], device: Any = None, *, load_textures: bool = True,
-                dtype: torch.dtype = torch.float32):
+def load_meshes(paths: Sequence[PathLike], device: DeviceLike = None, *, load_textures: bool = True,
+                dtype: torch.dtype = torch.float32) -> "Meshes":
     """Load several files as one batched :class:`~diffras.structures.Meshes` (``join_meshes_as_batch``),
     mesh ``i`` from ``paths[i]``.
 

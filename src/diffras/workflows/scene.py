@@ -5,12 +5,14 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
 from ..ops import normalize_to_unit_sphere  # re-exported: it lived here before diffras.ops
 from ..raster import MeshRasterizer, RasterSettings
 from ..render import MeshRenderer
 from ..shading import (
+    AmbientLights,
     BlendParams,
+    DirectionalLights,
     HardDepthShader,
     HardFlatShader,
     HardGouraudShader,
@@ -20,13 +22,18 @@ from ..shading import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    SpotLights,
     soft_blur_radius,  # re-exported: it lived here before diffras.shading
 )
 from ..structures import Meshes
 
+LightsLike = Union[AmbientLights, DirectionalLights, PointLights, SpotLights]
+
 __all__ = [
+    "SOFT_SHADERS",
     "box_downsample",
     "cosine_schedule",
+    "default_faces_per_pixel",
     "headlight",
     "make_renderer",
     "normalize_to_unit_sphere",
@@ -57,9 +64,18 @@ def orbit_cameras(
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
 
 
-def headlight(cameras: FoVPerspectiveCameras) -> PointLights:
+def headlight(cameras: CamerasBase) -> PointLights:
     """A point light at each camera centre, so every view is lit from the front."""
     return PointLights(location=cameras.get_camera_center(), device=cameras.device)
+
+
+#: The CLI's shader names that blend several faces per pixel (SoftRas).
+SOFT_SHADERS = ("soft-phong", "soft-gouraud", "silhouette")
+
+
+def default_faces_per_pixel(shader: str) -> int:
+    """K that :func:`make_renderer` uses for a shader name: 50 for the silhouette, 8 for soft colour, else 1."""
+    return 50 if shader == "silhouette" else (8 if shader in SOFT_SHADERS else 1)
 
 
 def make_renderer(
@@ -69,17 +85,17 @@ def make_renderer(
     shader: str = "hard-phong",
     sigma: float = 1e-4,
     faces_per_pixel: Optional[int] = None,
-    lights=None,
-    background=(1.0, 1.0, 1.0),
+    lights: Optional[LightsLike] = None,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> MeshRenderer:
     """A ``MeshRenderer`` for one of the CLI's shader names.
 
     Soft shaders get SoftRas settings (``blur_radius = soft_blur_radius(sigma)``, K = 50 for the silhouette,
     K = 8 for colour unless told otherwise); hard shaders rasterize with K = 1, no blur.
     """
-    soft = shader in ("soft-phong", "soft-gouraud", "silhouette")
+    soft = shader in SOFT_SHADERS
     if faces_per_pixel is None:
-        faces_per_pixel = 50 if shader == "silhouette" else (8 if soft else 1)
+        faces_per_pixel = default_faces_per_pixel(shader)
     settings = RasterSettings(
         image_size=image_size,
         blur_radius=soft_blur_radius(sigma) if soft else 0.0,
@@ -123,8 +139,8 @@ def box_downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
     return torch.cat([rgb, covered], dim=1).permute(0, 2, 3, 1)
 
 
-def render_antialiased(renderer: MeshRenderer, meshes: Meshes, cameras: FoVPerspectiveCameras, factor: int,
-                       lights: Optional[PointLights] = None) -> torch.Tensor:
+def render_antialiased(renderer: MeshRenderer, meshes: Meshes, cameras: CamerasBase, factor: int,
+                       lights: Optional[LightsLike] = None) -> torch.Tensor:
     """Supersampling antialiasing: ``renderer`` (built for ``factor`` times the wanted image side) renders
     ``meshes`` from ``cameras`` and the samples are box-filtered down (:func:`box_downsample`).
 
@@ -147,7 +163,7 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, iters: int, final_fraction
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def render_views(meshes: Meshes, cameras, image_size: int, lights=None) -> torch.Tensor:
+def render_views(meshes: Meshes, cameras: CamerasBase, image_size: int, lights: Optional[LightsLike] = None) -> torch.Tensor:
     """Hard (K=1) Phong renders under a headlight (or ``lights``): (N, H, W, 4) RGBA with alpha exactly 0 or 1.
 
     A one-mesh ``meshes`` is seen by every camera; otherwise mesh n by camera n. These are the workflows'
