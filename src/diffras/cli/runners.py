@@ -143,9 +143,9 @@ def run_render(args: argparse.Namespace) -> None:
     memory.check_fits(memory.render_view_bytes(side, side, k), f"--size {args.size} with --supersample {s}", device)
     torch.manual_seed(args.seed)
     mesh = _load(args.mesh, device, normalize=True)
-    memory.check_fits(memory.render_view_bytes(side, side, k, mesh.num_faces_per_mesh().sum().item()),
-                      f"--size {args.size} with --supersample {s} for {mesh.num_faces_per_mesh().sum().item()} faces",
-                      device)
+    faces = int(mesh.num_faces_per_mesh().sum())
+    memory.check_fits(memory.render_view_bytes(side, side, k, faces),
+                      f"--size {args.size} with --supersample {s} for {faces:,} faces", device)
     cams = orbit_cameras(args.views, dist=args.dist, elev=args.elev, azim_start=args.azim, fov=args.fov, device=device)
     renderer = make_renderer(cams, side, shader=args.shader)
     bar, hook = _progress(args, args.views, "render")
