@@ -138,13 +138,16 @@ def run_render(args: argparse.Namespace) -> None:
     if side > 16384:
         raise ValueError(f"--size {args.size} with --supersample {s}: the supersampled image would be {side} "
                          "pixels a side; expected at most 16384 (lower --size or --supersample)")
-    # Memory: views are rendered one at a time and written as they come, so one view is the peak.
+    # Memory: views are rendered one at a time and written as they come, so one view is the peak, plus the
+    # turntable's frames (float32 RGBA, at most _GIF_MAX_SIDE a side) kept for the GIF.
     k = default_faces_per_pixel(args.shader)
-    memory.check_fits(memory.render_view_bytes(side, side, k), f"--size {args.size} with --supersample {s}", device)
+    gif = args.views * min(args.size, _GIF_MAX_SIDE) ** 2 * 16
+    memory.check_fits(memory.render_view_bytes(side, side, k) + gif,
+                      f"--size {args.size} with --supersample {s} and --views {args.views}", device)
     torch.manual_seed(args.seed)
     mesh = _load(args.mesh, device, normalize=True)
     faces = int(mesh.num_faces_per_mesh().sum())
-    memory.check_fits(memory.render_view_bytes(side, side, k, faces),
+    memory.check_fits(memory.render_view_bytes(side, side, k, faces) + gif,
                       f"--size {args.size} with --supersample {s} for {faces:,} faces", device)
     cams = orbit_cameras(args.views, dist=args.dist, elev=args.elev, azim_start=args.azim, fov=args.fov, device=device)
     renderer = make_renderer(cams, side, shader=args.shader)
