@@ -174,11 +174,11 @@ def run_fit(args: argparse.Namespace) -> None:
     check_writable(args.out)
     device = _device(args)
     cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr"})
+    faces = 20 * 4 ** min(cfg.level, 16)  # capped so that a huge --level cannot stall on the arithmetic
     memory.check_fits(
-        memory.fit_bytes(cfg.image_size, cfg.views + cfg.holdout, cfg.views_per_iter, cfg.faces_per_pixel,
-                         20 * 4**cfg.level),
-        f"--level {cfg.level} ({20 * 4**cfg.level:,} faces) with --size {cfg.image_size} and --views {cfg.views}",
-        device)
+        memory.fit_bytes(cfg.image_size, cfg.views + cfg.holdout, cfg.views_per_iter, cfg.faces_per_pixel, faces),
+        f"--level {cfg.level} ({faces:,}{'+' if cfg.level > 16 else ''} faces) with --size {cfg.image_size} "
+        f"and --views {cfg.views}", device)
     plots = _plotting_available()
     target = _load(args.target, device, "target") if args.target is not None else load_cow(device=device)
     start = time.perf_counter()
