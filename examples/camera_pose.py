@@ -16,7 +16,7 @@ parser.add_argument("--size", type=int, default=96)
 args = parser.parse_args()
 torch.manual_seed(0)
 
-mesh = diffras.workflows.normalize_to_unit_sphere(diffras.data.load_cow())
+mesh = diffras.ops.normalize_to_unit_sphere(diffras.data.load_cow())
 
 
 def camera_at(eye):
@@ -28,7 +28,7 @@ def camera_at(eye):
 
 def silhouette(eye, sigma):
     settings = diffras.RasterSettings(image_size=args.size, faces_per_pixel=20,
-                                      blur_radius=diffras.workflows.soft_blur_radius(sigma))
+                                      blur_radius=diffras.shading.soft_blur_radius(sigma))
     cams = camera_at(eye)
     fragments = diffras.MeshRasterizer(cams, settings)(mesh)
     return diffras.SoftSilhouetteShader(diffras.BlendParams(sigma=sigma))(fragments, mesh)[0, ..., 3]

@@ -18,10 +18,10 @@ args = parser.parse_args()
 torch.manual_seed(0)
 
 # The target: the bundled cow, scaled into the unit sphere so a camera at distance 2.7 frames it.
-cow = diffras.workflows.normalize_to_unit_sphere(diffras.data.load_cow())
+cow = diffras.ops.normalize_to_unit_sphere(diffras.data.load_cow())
 
 # Twelve views around it; a point light at each camera so every view is lit from the front.
-cameras = diffras.workflows.sphere_cameras(12)
+cameras = diffras.cameras.sphere_cameras(12)
 lights = diffras.PointLights(location=cameras.get_camera_center())
 
 # Targets come from a hard (K=1) render: what a photo with a clean mask would give.
@@ -57,7 +57,7 @@ for step in range(args.steps):
     sigma = 1e-4 * (3e-6 / 1e-4) ** (step / max(args.steps - 1, 1))
     blend = diffras.BlendParams(sigma=sigma, gamma=1e-4)
     # One rasterization, two shaders: the silhouette and the colours see the same fragments.
-    fragments = rasterizer(batch, cameras=cameras[views], blur_radius=diffras.workflows.soft_blur_radius(sigma))
+    fragments = rasterizer(batch, cameras=cameras[views], blur_radius=diffras.shading.soft_blur_radius(sigma))
     alpha = silhouette_shader(fragments, batch, blend_params=blend)[..., 3]
     rgb = phong_shader(fragments, batch, cameras=cameras[views], blend_params=blend,
                        lights=diffras.PointLights(location=cameras[views].get_camera_center()))[..., :3]

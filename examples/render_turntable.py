@@ -17,7 +17,7 @@ parser.add_argument("--out", type=Path, default=Path("out/turntable"))
 args = parser.parse_args()
 
 mesh = diffras.io.load_mesh(args.mesh) if args.mesh else diffras.data.load_cow()
-mesh = diffras.workflows.normalize_to_unit_sphere(mesh)
+mesh = diffras.ops.normalize_to_unit_sphere(mesh)
 
 # N views of one mesh is one call: the renderer extends a single mesh over the camera batch.
 R, T = diffras.cameras.look_at_view_transform(dist=2.7, elev=20.0, azim=torch.linspace(-180, 180, args.views + 1)[:-1])

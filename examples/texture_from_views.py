@@ -18,8 +18,8 @@ parser.add_argument("--texture-size", type=int, default=256)
 args = parser.parse_args()
 torch.manual_seed(0)
 
-cow = diffras.workflows.normalize_to_unit_sphere(diffras.data.load_cow())
-cameras = diffras.workflows.sphere_cameras(16)
+cow = diffras.ops.normalize_to_unit_sphere(diffras.data.load_cow())
+cameras = diffras.cameras.sphere_cameras(16)
 lights = diffras.AmbientLights()  # ambient only: the image is the albedo, the easiest case to read
 rasterizer = diffras.MeshRasterizer(cameras, diffras.RasterSettings(image_size=args.size))
 shader = diffras.HardPhongShader(cameras=cameras, lights=lights)

@@ -152,3 +152,27 @@ def test_parser_defaults_live_in_workflow_configs():
     # None means "the workflow's default": the CLI does not declare a second copy of the numbers.
     args = build_parser().parse_args(["fit"])
     assert args.iters is None and args.size is None and args.level is None
+
+
+def test_help_shows_the_workflow_defaults_as_numbers(capsys):
+    from diffras.workflows import FitConfig, PoseConfig, TextureConfig
+
+    for command, cfg, fields in (("fit", FitConfig(), ("iters", "image_size", "lr", "level", "views")),
+                                 ("pose", PoseConfig(), ("iters", "image_size", "fov")),
+                                 ("texture", TextureConfig(), ("iters", "image_size", "texture_size"))):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps help lines
+        assert "Config." not in text, text
+        for field in fields:
+            assert f"(default: {getattr(cfg, field)})" in text, (command, field)
+
+
+def test_python_dash_m_diffras_and_version():
+    import diffras
+
+    proc = subprocess.run([sys.executable, "-m", "diffras", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"diffras {diffras.__version__}"
+    from importlib.metadata import version
+
+    assert diffras.__version__ == version("diffras")

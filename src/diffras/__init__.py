@@ -18,6 +18,9 @@ from . import _threads
 
 _threads.apply_wait_policy()  # first: OpenMP runtimes read it when they load (torch's, Numba's); see _threads
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
@@ -56,7 +59,10 @@ from .shading import (
 )
 from .structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
 
-__version__ = "0.1.0"
+try:  # declared once, in pyproject.toml; read from the installed package's metadata
+    __version__ = _version("diffras")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AmbientLights",

@@ -5,6 +5,7 @@ from .deprecated import OpenGLOrthographicCameras, OpenGLPerspectiveCameras, SfM
 from .fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from .look_at import camera_position_from_spherical_angles, look_at_rotation, look_at_view_transform
 from .sfm import OrthographicCameras, PerspectiveCameras
+from .sphere_cameras import sphere_cameras
 
 __all__ = [
     "CamerasBase",
@@ -26,4 +27,5 @@ __all__ = [
     "look_at_view_transform",
     "opencv_from_cameras",
     "opengl_from_cameras",
+    "sphere_cameras",
 ]

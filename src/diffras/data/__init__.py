@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..structures import Meshes
 
 __all__ = [
     "cow_path",
@@ -26,7 +32,7 @@ def cow_path() -> Path:
     return path
 
 
-def load_cow(device=None):
+def load_cow(device: Optional[Union[str, "torch.device"]] = None) -> "Meshes":
     """Load the Spot cow as a one-mesh :class:`~diffras.structures.Meshes` with its UV texture.
 
     2,930 vertices (welded positions), 5,856 faces, ``textures`` a ``TexturesUV`` holding the

@@ -3,12 +3,18 @@ for every format trimesh reads)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import torch
 
 from .._validation import _describe
 from .mesh_data import MeshData, PathLike, load_mesh_data
+
+if TYPE_CHECKING:
+    from ..structures import Meshes
+
+#: What ``device`` arguments accept.
+DeviceLike = Optional[Union[str, int, torch.device]]
 
 __all__ = ["load_mesh", "load_meshes", "meshes_from_data"]
 
@@ -32,7 +38,7 @@ def _check_load_textures(load_textures: Any) -> bool:
     return load_textures
 
 
-def meshes_from_data(data: MeshData, device: Any = None, *, load_textures: bool = True):
+def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures: bool = True) -> "Meshes":
     """Wrap one :class:`MeshData` as a one-mesh ``Meshes`` on ``device``.
 
     ``textures`` is a ``TexturesUV(maps=[texture_image], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs])``
@@ -59,7 +65,8 @@ def meshes_from_data(data: MeshData, device: Any = None, *, load_textures: bool 
     return Meshes(verts=[data.verts], faces=[data.faces], textures=textures)
 
 
-def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True):
+def load_mesh(path: PathLike, device: DeviceLike = None, *, load_textures: bool = True,
+              dtype: torch.dtype = torch.float32) -> "Meshes":
     """Load one mesh file as a one-mesh :class:`~diffras.structures.Meshes`.
 
     Reads through :func:`~diffras.io.load_mesh_data` (formats, welding and error rules are documented
@@ -75,9 +82,11 @@ def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True)
         path: the file (str or ``os.PathLike``).
         device: torch device of every tensor (default CPU).
         load_textures: if False, ``textures`` is None whatever the file holds.
+        dtype: ``torch.float32`` (default) or ``torch.float64`` vertex positions (see
+            :func:`~diffras.io.load_mesh_data` on precision: a mesh far from the origin needs float64).
 
     Returns:
-        ``Meshes`` with ``len == 1``: ``verts_list()[0]`` (V, 3) float32, ``faces_list()[0]`` (F, 3) int64.
+        ``Meshes`` with ``len == 1``: ``verts_list()[0]`` (V, 3) of ``dtype``, ``faces_list()[0]`` (F, 3) int64.
 
     Example:
         >>> from diffras.data import cow_path
@@ -87,10 +96,11 @@ def load_mesh(path: PathLike, device: Any = None, *, load_textures: bool = True)
     """
     dev = _as_device(device)
     load_textures = _check_load_textures(load_textures)
-    return meshes_from_data(load_mesh_data(path), dev, load_textures=load_textures)
+    return meshes_from_data(load_mesh_data(path, dtype=dtype), dev, load_textures=load_textures)
 
 
-def load_meshes(paths: Sequence[PathLike], device: Any = None, *, load_textures: bool = True):
+def load_meshes(paths: Sequence[PathLike], device: DeviceLike = None, *, load_textures: bool = True,
+                dtype: torch.dtype = torch.float32) -> "Meshes":
     """Load several files as one batched :class:`~diffras.structures.Meshes` (``join_meshes_as_batch``),
     mesh ``i`` from ``paths[i]``.
 
@@ -102,6 +112,7 @@ def load_meshes(paths: Sequence[PathLike], device: Any = None, *, load_textures:
         paths: a non-empty list or tuple of files.
         device: torch device of every tensor (default CPU).
         load_textures: as in :func:`load_mesh`.
+        dtype: as in :func:`load_mesh`.
 
     Returns:
         ``Meshes`` with ``len == len(paths)``.
@@ -114,7 +125,7 @@ def load_meshes(paths: Sequence[PathLike], device: Any = None, *, load_textures:
         raise ValueError("paths: expected at least one path, got an empty sequence")
     dev = _as_device(device)
     load_textures = _check_load_textures(load_textures)
-    meshes = [load_mesh(p, dev, load_textures=load_textures) for p in paths]
+    meshes = [load_mesh(p, dev, load_textures=load_textures, dtype=dtype) for p in paths]
     kinds = [type(m.textures).__name__ if m.textures is not None else "None" for m in meshes]
     for p, kind in zip(paths, kinds):
         if kind != kinds[0]:

@@ -8,6 +8,8 @@ the bottom-left.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -29,7 +31,7 @@ class MeshData:
     """One mesh as plain CPU tensors (shape symbols from ``docs/conventions.md``).
 
     Attributes:
-        verts: (V, 3) float32 vertex positions, welded (see :func:`load_mesh_data`).
+        verts: (V, 3) float32 (or float64, see ``dtype``) vertex positions, welded (see :func:`load_mesh_data`).
         faces: (F, 3) int64 indices into ``verts``, counter-clockwise as the file gives them.
         verts_uvs: (T, 2) float32 texture coordinates, origin at the bottom-left of the image
             (OBJ / PyTorch3D), or None. Normally in [0, 1]; a file that relies on texture repeat keeps
@@ -38,7 +40,7 @@ class MeshData:
             ``verts_uvs[faces_uvs[f, j]]``), or None. Separate from ``faces`` so UV seams stay exact.
         texture_image: (Ht, Wt, 3) float32 in [0, 1], row 0 the top row of the image, or None.
         verts_colors: (V, 3) float32 RGB in [0, 1] per welded vertex, or None.
-        verts_normals: (V, 3) float32 normals stored in the file, normalised (a zero normal stays zero), or
+        verts_normals: (V, 3) normals (the dtype of ``verts``) stored in the file, normalised (a zero normal stays zero), or
             None (never computed here).
     """
 
@@ -79,21 +81,46 @@ def _check_path(path) -> Path:
     return p
 
 
+# An OBJ face corner whose vertex, UV or normal index is 0 ("f 0 1 2", "f 1/0 2/1 3/2"): OBJ counts from 1,
+# and trimesh would silently wrap 0 to the last vertex.
+_OBJ_ZERO_INDEX = re.compile(rb"^[ \t]*f[ \t][^\n]*?(?<=[ \t/])0(?=[/ \t\r\n]|$)", re.MULTILINE)
+
+
+def _check_obj_indices(p: Path) -> None:
+    data = p.read_bytes()
+    m = _OBJ_ZERO_INDEX.search(data)
+    if m is not None:
+        line = data.count(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.start())
+        text = data[m.start() : end if end >= 0 else len(data)].decode("utf-8", "replace").strip()
+        raise ValueError(f"'{p}': line {line}: expected face indices counted from 1 (OBJ), got 0 in {text!r}")
+
+
 def _trimesh_load(p: Path):
     import trimesh  # imported lazily: it is slow to import and only I/O needs it
 
+    from ._resources import ContainedResolver, warn_resource_problems
+
     if p.stat().st_size == 0:
         raise ValueError(f"'{p}': the file is empty")
+    if p.suffix.lower() == ".obj":
+        _check_obj_indices(p)
+    resolver = ContainedResolver(str(p.resolve()))
     try:
         # process=False: no merging, reordering or dropping beyond what the format reader does,
         # so welding below is the only change to the file's geometry.
-        return trimesh.load(str(p), process=False)
+        loaded = trimesh.load(str(p), process=False, resolver=resolver)
     except Exception as e:  # trimesh raises anything from IndexError to KeyError on bad files
+        refused = [name for status, name, _ in resolver.log if status == "outside"]
+        if refused:
+            raise ValueError(f"'{p}': refused '{refused[0]}', which resolves outside the mesh's folder") from e
         # An IndexError from a reader almost always means an index (face, UV, normal) past its list.
         hint = "an index (face, UV or normal) points outside its list? " if isinstance(e, IndexError) else ""
         raise ValueError(
             f"'{p}': could not read the file as {p.suffix.lower()} ({hint}{type(e).__name__}: {e})"
         ) from e
+    warn_resource_problems(p, resolver.log)
+    return loaded
 
 
 def _parts(loaded, p: Path):
@@ -101,7 +128,7 @@ def _parts(loaded, p: Path):
 
     image_cache = {}
     if isinstance(loaded, trimesh.Trimesh):
-        return [part_from_trimesh(loaded, None, image_cache)]
+        return [part_from_trimesh(loaded, None, image_cache)] if len(loaded.faces) > 0 else []
     if isinstance(loaded, trimesh.Scene):
         parts = []
         for node in loaded.graph.nodes_geometry:
@@ -113,7 +140,27 @@ def _parts(loaded, p: Path):
     return []  # a point cloud or a path: no triangles
 
 
-def load_mesh_data(path: PathLike) -> MeshData:
+def _check_dtype(dtype) -> torch.dtype:
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype!r}")
+    return dtype
+
+
+def _warn_precision(p: Path, verts: np.ndarray) -> None:
+    """Warn when float32 moves a vertex by more than a relative 1e-6 of the bounding box's diagonal."""
+    if len(verts) == 0:
+        return
+    diag = float(np.linalg.norm(verts.max(axis=0) - verts.min(axis=0)))
+    err = float(np.abs(verts.astype(np.float32).astype(np.float64) - verts).max())
+    if err > 1e-6 * max(diag, np.finfo(np.float64).tiny):
+        warnings.warn(
+            f"'{p}': float32 positions move vertices by up to {err:.3g}, {err / diag:.2g} of the bounding box "
+            f"diagonal ({diag:.3g}): the mesh lies far from the origin for its size. Load with dtype=torch.float64 "
+            "and centre it (diffras.ops.normalize_to_unit_sphere) before converting to float32",
+            UserWarning, stacklevel=3)
+
+
+def load_mesh_data(path: PathLike, *, dtype: torch.dtype = torch.float32) -> MeshData:
     """Read one mesh file into a :class:`MeshData` of CPU tensors.
 
     Formats: OBJ (with its MTL and the ``map_Kd`` texture image), PLY (per-vertex ``red green blue``
@@ -124,8 +171,8 @@ def load_mesh_data(path: PathLike) -> MeshData:
     atlas (plain colours become uniform swatches) and the UVs remapped for an ``align_corners=True`` sampler.
 
     Welding: trimesh splits a vertex wherever its UV (or normal) differs between faces; the Spot cow
-    comes back as 3,225 vertices for 2,930 positions. Here vertices with bit-identical float32
-    positions are merged back (in order of first appearance, so an OBJ's ``v`` order is kept),
+    comes back as 3,225 vertices for 2,930 positions. Here vertices with bit-identical positions in the
+    file's precision (float64 as parsed, before any cast to float32) are merged back (in order of first appearance, so an OBJ's ``v`` order is kept),
     ``faces`` index the welded positions and ``faces_uvs`` the UV list. This also merges duplicate positions the file
     itself contains (STL triangle soups become connected meshes; ``teapot.obj``'s 403 duplicates go).
     Where merged copies disagree, vertex colours and normals are averaged (normals renormalised).
@@ -134,24 +181,38 @@ def load_mesh_data(path: PathLike) -> MeshData:
     Colours and textures are RGB: alpha channels are dropped, as in PyTorch3D's loaders. Per-face
     colours are ignored. glTF ``baseColorFactor`` multiplies the base colour texture.
 
+    Precision: ``verts`` are cast to ``dtype`` after welding, so a mesh far from the origin keeps all its
+    vertices and faces (``cow.obj`` moved by 1e6 keeps its 2,930 vertices). float32 cannot hold such a
+    mesh's shape: a ``UserWarning`` says so when the cast moves a vertex by more than 1e-6 of the bounding
+    box's diagonal. Ask for ``dtype=torch.float64`` to keep the file's values.
+
+    Resources: the MTL, texture images and glTF buffers a file names are read only from inside the
+    file's folder (never ``../`` or absolute paths elsewhere, whatever trimesh allows). A texture that is
+    missing, outside the folder or undecodable gives a ``UserWarning`` naming it, and the mesh loads
+    without it (it renders white).
+
     Args:
         path: the file (str or ``os.PathLike``).
+        dtype: ``torch.float32`` (default) or ``torch.float64`` for ``verts`` (and ``verts_normals``).
 
     Returns:
-        MeshData with ``verts`` (V, 3) float32, ``faces`` (F, 3) int64, and the optional fields.
+        MeshData with ``verts`` (V, 3) of ``dtype``, ``faces`` (F, 3) int64, and the optional fields.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: unknown extension, empty or unreadable file, no faces, face indices outside the
-            vertex list, non-finite vertex positions. Messages name the path; trimesh's own error is
-            chained as the cause.
-        TypeError: ``path`` is not a str or path.
+        ValueError: unknown extension, empty or unreadable file, no faces (e.g. an OBJ whose only face line
+            is ``f 1 2``, a PLY whose header promises more vertices than its body holds), an OBJ face
+            index 0, face indices outside the vertex list, non-finite vertex positions, a glTF buffer
+            outside the file's folder. Messages name the path; trimesh's own error is chained as the cause.
+        TypeError: ``path`` is not a str or path, ``dtype`` not a float dtype.
     """
     p = _check_path(path)
+    dtype = _check_dtype(dtype)
     loaded = _trimesh_load(p)
     parts = _parts(loaded, p)
     if not parts:
-        raise ValueError(f"'{p}': expected a triangle mesh, got no faces")
+        raise ValueError(f"'{p}': expected a triangle mesh, got no faces (check the face lines, and that the "
+                         "header's element counts match the body)")
     for part in parts:
         nv = len(part.vertices)
         if part.faces.size and (part.faces.min() < 0 or part.faces.max() >= nv):
@@ -164,11 +225,15 @@ def load_mesh_data(path: PathLike) -> MeshData:
             raise ValueError(f"'{p}': expected finite vertex positions, got {bad} vertices with NaN/inf")
     split_verts, split_faces, uv, image, vcolors, normals = merge_parts(parts)
 
-    # Weld the float32 values MeshData stores, so no two output vertices share a position.
-    welded, to_welded = weld(split_verts.astype(np.float32))
+    # Weld in the file's precision (float64 as parsed): welding after a float32 cast would merge distinct
+    # vertices of a mesh far from the origin and make its faces degenerate.
+    welded, to_welded = weld(np.asarray(split_verts, dtype=np.float64))
     faces = to_welded[split_faces]
+    if dtype == torch.float32:
+        _warn_precision(p, welded)
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
     out = MeshData(
-        verts=torch.from_numpy(welded.astype(np.float32)),
+        verts=torch.from_numpy(welded.astype(np_dtype)),
         faces=torch.from_numpy(faces.astype(np.int64)),
     )
     if uv is not None:
@@ -183,7 +248,7 @@ def load_mesh_data(path: PathLike) -> MeshData:
     if normals is not None:
         n = _average_rows(normals, to_welded, len(welded))
         n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        out.verts_normals = torch.from_numpy(n.astype(np.float32))
+        out.verts_normals = torch.from_numpy(n.astype(np_dtype))
     return out
 
 

@@ -5,12 +5,15 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import _describe
 from .mesh_data import PathLike
+
+if TYPE_CHECKING:
+    from ..structures import Meshes
 
 __all__ = ["save_mesh", "SUPPORTED_SAVE_FORMATS"]
 
@@ -64,7 +67,7 @@ def _vertex_rgba(colors: np.ndarray, path: Path) -> np.ndarray:
     return rgba
 
 
-def save_mesh(path: PathLike, meshes: Any, *, include_textures: bool = True) -> None:
+def save_mesh(path: PathLike, meshes: "Meshes", *, include_textures: bool = True) -> None:
     """Write the one mesh of ``meshes`` to ``path`` (format from the extension: ``.obj`` or ``.ply``).
 
     - OBJ: positions, faces, and with a ``TexturesUV`` its UVs (``vt``), an MTL file ``<stem>.mtl`` and

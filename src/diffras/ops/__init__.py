@@ -1,5 +1,6 @@
-"""Mesh operations: generation (icosphere), subdivision, and sampling points on surfaces."""
+"""Mesh operations: generation (icosphere), subdivision, normalisation, and sampling points on surfaces."""
 from .ico_sphere import ico_sphere, subdivide_faces
+from .normalize import normalize_to_unit_sphere
 from .sample_points import sample_points_from_meshes
 
 # PyTorch3D keeps these in pytorch3d.ops: the same functions, one implementation.
@@ -11,6 +12,7 @@ __all__ = [
     "interpolate_face_attributes",
     "knn_gather",
     "knn_points",
+    "normalize_to_unit_sphere",
     "sample_points_from_meshes",
     "subdivide_faces",
 ]

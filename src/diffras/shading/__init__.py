@@ -22,6 +22,7 @@ from .shaders import (
     SoftPhongShader,
     SoftSilhouetteShader,
 )
+from .soft_blur import soft_blur_radius
 from .textures import TexturesAtlas, TexturesUV, TexturesVertex
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "interpolate_face_attributes",
     "phong_shading",
     "sigmoid_alpha_blend",
+    "soft_blur_radius",
     "softmax_rgb_blend",
     "specular",
 ]

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .. import distributed
+from ..cameras import sphere_cameras
 from ..losses import (
     chamfer_distance,
     mesh_edge_loss,
@@ -33,7 +34,6 @@ from .scene import (
     soft_blur_radius,
     with_default_colors,
 )
-from .views import sphere_cameras
 
 __all__ = ["FitConfig", "FitResult", "evaluate_fit", "fit_mesh"]
 

@@ -5,11 +5,14 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
+from ..ops import normalize_to_unit_sphere  # re-exported: it lived here before diffras.ops
 from ..raster import MeshRasterizer, RasterSettings
 from ..render import MeshRenderer
 from ..shading import (
+    AmbientLights,
     BlendParams,
+    DirectionalLights,
     HardDepthShader,
     HardFlatShader,
     HardGouraudShader,
@@ -19,36 +22,27 @@ from ..shading import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    SpotLights,
+    soft_blur_radius,  # re-exported: it lived here before diffras.shading
 )
 from ..structures import Meshes
 
+LightsLike = Union[AmbientLights, DirectionalLights, PointLights, SpotLights]
+
 __all__ = [
+    "SOFT_SHADERS",
+    "box_downsample",
+    "cosine_schedule",
+    "default_faces_per_pixel",
+    "headlight",
+    "make_renderer",
     "normalize_to_unit_sphere",
     "orbit_cameras",
-    "make_renderer",
-    "soft_blur_radius",
-    "headlight",
-    "cosine_schedule",
+    "render_antialiased",
     "render_views",
+    "soft_blur_radius",
     "with_default_colors",
 ]
-
-
-def normalize_to_unit_sphere(meshes: Meshes) -> Meshes:
-    """Centre each mesh on its bounding-box centre and scale it so its farthest vertex is at distance 1.
-
-    Meshes from the wild differ in scale by orders of magnitude (the dolphins are ~800 units, the
-    bunny ~0.15); after this one camera distance fits all of them. Keeps textures.
-    """
-    verts = meshes.verts_packed()
-    idx = meshes.verts_packed_to_mesh_idx()
-    bbox = meshes.get_bounding_boxes()  # (N, 3, 2)
-    centre = bbox.mean(dim=-1)  # (N, 3)
-    centred = verts - centre[idx]
-    radius = torch.zeros(len(meshes), dtype=verts.dtype, device=verts.device)
-    radius = radius.scatter_reduce(0, idx, centred.norm(dim=-1), reduce="amax", include_self=True)
-    scaled = centred / radius.clamp_min(1e-12)[idx, None]
-    return meshes.offset_verts(scaled - verts)
 
 
 def orbit_cameras(
@@ -70,37 +64,38 @@ def orbit_cameras(
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
 
 
-def soft_blur_radius(sigma: float) -> float:
-    """The blur radius (squared NDC units) beyond which a face's soft-silhouette weight is below sigma-level
-    noise: ``log(1/sigma - 1) * sigma``, as SoftRas and PyTorch3D's tutorials use."""
-    import math
-
-    return math.log(1.0 / sigma - 1.0) * sigma
-
-
-def headlight(cameras: FoVPerspectiveCameras) -> PointLights:
+def headlight(cameras: CamerasBase) -> PointLights:
     """A point light at each camera centre, so every view is lit from the front."""
     return PointLights(location=cameras.get_camera_center(), device=cameras.device)
+
+
+#: The CLI's shader names that blend several faces per pixel (SoftRas).
+SOFT_SHADERS = ("soft-phong", "soft-gouraud", "silhouette")
+
+
+def default_faces_per_pixel(shader: str) -> int:
+    """K that :func:`make_renderer` uses for a shader name: 50 for the silhouette, 8 for soft colour, else 1."""
+    return 50 if shader == "silhouette" else (8 if shader in SOFT_SHADERS else 1)
 
 
 def make_renderer(
     cameras: FoVPerspectiveCameras,
     image_size: int,
     *,
-    shader: str = "soft-phong",
+    shader: str = "hard-phong",
     sigma: float = 1e-4,
     faces_per_pixel: Optional[int] = None,
-    lights=None,
-    background=(1.0, 1.0, 1.0),
+    lights: Optional[LightsLike] = None,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> MeshRenderer:
     """A ``MeshRenderer`` for one of the CLI's shader names.
 
     Soft shaders get SoftRas settings (``blur_radius = soft_blur_radius(sigma)``, K = 50 for the silhouette,
     K = 8 for colour unless told otherwise); hard shaders rasterize with K = 1, no blur.
     """
-    soft = shader in ("soft-phong", "soft-gouraud", "silhouette")
+    soft = shader in SOFT_SHADERS
     if faces_per_pixel is None:
-        faces_per_pixel = 50 if shader == "silhouette" else (8 if soft else 1)
+        faces_per_pixel = default_faces_per_pixel(shader)
     settings = RasterSettings(
         image_size=image_size,
         blur_radius=soft_blur_radius(sigma) if soft else 0.0,
@@ -123,6 +118,39 @@ def make_renderer(
     return MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=settings), kinds[shader]())
 
 
+def box_downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Box-filter (N, H, W, C) images by ``factor`` in each direction: (N, ceil(H / factor), ceil(W / factor), C).
+
+    RGBA (C = 4) is averaged with premultiplied alpha: the colour of a partly covered pixel is the mean
+    colour of the covered samples, its alpha the covered fraction, so compositing the result over a
+    background (straight alpha, as ``diffras.vis.composite``) equals averaging the composited samples.
+    Where no sample is covered the colour is the plain mean (the shader's background). Other channel
+    counts are plain means. Windows that overhang the border average the samples inside it.
+    """
+    if factor == 1:
+        return images
+    pool = lambda x: torch.nn.functional.avg_pool2d(x, factor, ceil_mode=True)  # noqa: E731
+    x = images.permute(0, 3, 1, 2)
+    if x.shape[1] != 4:
+        return pool(x).permute(0, 2, 3, 1)
+    alpha = x[:, 3:]
+    covered = pool(alpha)
+    rgb = torch.where(covered > 0, pool(x[:, :3] * alpha) / covered.clamp_min(1e-12), pool(x[:, :3]))
+    return torch.cat([rgb, covered], dim=1).permute(0, 2, 3, 1)
+
+
+def render_antialiased(renderer: MeshRenderer, meshes: Meshes, cameras: CamerasBase, factor: int,
+                       lights: Optional[LightsLike] = None) -> torch.Tensor:
+    """Supersampling antialiasing: ``renderer`` (built for ``factor`` times the wanted image side) renders
+    ``meshes`` from ``cameras`` and the samples are box-filtered down (:func:`box_downsample`).
+
+    Returns (N, H, W, C) with ``H = renderer image height / factor``. With a hard shader the alpha of a
+    pixel is the fraction of its ``factor x factor`` samples the mesh covers.
+    """
+    extra = {} if lights is None else {"lights": lights}
+    return box_downsample(renderer(meshes, cameras=cameras, **extra), factor)
+
+
 def cosine_schedule(optimizer: torch.optim.Optimizer, iters: int, final_fraction: float):
     """Scale every parameter group's learning rate from 1x down to ``final_fraction``x along a half cosine
     over ``iters`` steps (call ``.step()`` after each ``optimizer.step()``)."""
@@ -135,7 +163,7 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, iters: int, final_fraction
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def render_views(meshes: Meshes, cameras, image_size: int, lights=None) -> torch.Tensor:
+def render_views(meshes: Meshes, cameras: CamerasBase, image_size: int, lights: Optional[LightsLike] = None) -> torch.Tensor:
     """Hard (K=1) Phong renders under a headlight (or ``lights``): (N, H, W, 4) RGBA with alpha exactly 0 or 1.
 
     A one-mesh ``meshes`` is seen by every camera; otherwise mesh n by camera n. These are the workflows'

@@ -158,7 +158,8 @@ def load_views(folder: Path, device=None) -> Tuple[torch.Tensor, FoVPerspectiveC
     """Read a ``--views`` folder: ``cameras.json`` (R (3, 3), T (3,) in PyTorch3D's convention per image,
     ``fov_degrees``) and the images it names (all the same size). Returns ((V, H, W, 4), cameras)."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+
+    from ..io.images import read_image
 
     folder = Path(folder)
     spec_path = folder / "cameras.json"
@@ -175,13 +176,11 @@ def load_views(folder: Path, device=None) -> Tuple[torch.Tensor, FoVPerspectiveC
     if R.shape[1:] != (3, 3) or T.shape[1:] != (3,) or len(views) == 0:
         raise ValueError(f"--views: {str(spec_path)!r}: expected R (3, 3) and T (3,) for each view")
     imgs = []
-    for v in views:
+    for i, v in enumerate(views):
+        if not isinstance(v, dict) or not isinstance(v.get("image"), str):
+            raise ValueError(f"--views: {str(spec_path)!r}: view {i} has no \"image\" file name")
         p = folder / v["image"]
-        try:
-            with Image.open(p) as im:
-                arr = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError) as e:
-            raise ValueError(f"--views: cannot read image {str(p)!r}: {e}") from e
+        arr = read_image(p, f"--views: image {i}")
         if imgs and arr.shape != imgs[0].shape:
             raise ValueError(f"--views: image {str(p)!r} is {arr.shape[1]}x{arr.shape[0]}, expected "
                              f"{imgs[0].shape[1]}x{imgs[0].shape[0]} like the others")

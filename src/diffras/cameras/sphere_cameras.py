@@ -1,4 +1,4 @@
-"""Camera sets for the workflows: evenly spread views for training, a disjoint set for evaluation."""
+"""Camera sets spread over a sphere: evenly spread views for training, a disjoint set for evaluation."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,8 @@ from typing import Optional
 
 import torch
 
-from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+from .fov import FoVPerspectiveCameras
+from .look_at import look_at_view_transform
 
 __all__ = ["sphere_cameras"]
 
