@@ -69,7 +69,8 @@ class RasterSettings:
             ``"fused"``, one Numba kernel with a hand-written backward (CPU float32/float64 tensors only;
             tested against the torch path), ``"torch"``, plain torch with autograd (any device), or
             ``"auto"``, fused exactly when the vertices are a CPU float32/float64 tensor. Same values and
-            gradients up to rounding; independent of ``backend``.
+            gradients up to rounding; independent of ``backend``. (Faces cut by ``z_clip_value`` are
+            pieces the fused kernel does not know: when clipping happens, the torch path is used.)
     """
 
     image_size: ImageSize
