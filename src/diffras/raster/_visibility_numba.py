@@ -3,8 +3,9 @@
 Faces are prepared, ordered and binned into square screen tiles by ``_visibility_prep`` (counting
 sorts: bins grow as needed, no face is ever dropped). Then ``_raster_tiles`` (``prange`` over tiles)
 tests every face of a tile against the pixels of its range inside the tile, and a per-pixel buffer
-keeps the K smallest ``(depth, face)`` pairs sorted, beside the nearest covering face (step 8). Division-free tests that provably imply the
-rule's skips reject most (pixel, face) pairs before the one division of the exact depth.
+keeps the K smallest ``(depth, face)`` pairs sorted, beside the nearest covering face (step 8).
+Division-free tests that provably imply the rule's skips reject most (pixel, face) pairs before the one
+division of the exact depth.
 
 The per-pixel arithmetic is the reference rule written with the same float64 operations in the same
 order (only operand loads are hoisted), with ``error_model="numpy"`` for IEEE division and no

@@ -133,7 +133,7 @@ def rasterize(
     return rasterize_face_verts(verts_packed[faces], num, settings, verts_faces=(verts_packed, faces))
 
 
-def use_fused_fragments(settings: RasterSettings, face_verts: torch.Tensor) -> bool:
+def _use_fused_fragments(settings: RasterSettings, face_verts: torch.Tensor) -> bool:
     """Whether ``settings.fragments`` selects the fused Numba fragment kernel for ``face_verts``.
 
     ``"auto"``: exactly for CPU float32/float64 tensors (the kernel's domain); ``"fused"`` elsewhere is a
@@ -165,7 +165,7 @@ def rasterize_face_verts(
             gradient scattered back through the gather).
     """
     H, W = settings.image_size
-    fused = use_fused_fragments(settings, face_verts)
+    fused = _use_fused_fragments(settings, face_verts)
     frag_kw = dict(
         perspective_correct=settings.perspective_correct,
         clip_barycentric_coords=settings.clip_barycentric_coords,
