@@ -5,7 +5,10 @@ Usage: ``python benchmarks/raster.py [--runs 5] [--sizes 256 512 1024] [--meshes
 
 Scene (issue 3): a unit ico-sphere (levels 3-6) or the Stanford dragon (100k faces, scaled into the
 unit ball) seen from distance 2.7 by a 60-degree ``FoVPerspectiveCameras``; ``rasterize_meshes`` with
-K=1 hard (blur 0) or K=8 soft (``sigma = 1e-4``, ``blur_radius = log(1 / sigma - 1) * sigma``).
+K=1 hard (blur 0) or K=8 soft (``sigma = 1e-4``, ``blur_radius = log(1 / sigma - 1) * sigma``; the default
+``keep_covering=True``; ``--modes soft-strict`` adds PyTorch3D's strict rule, ``keep_covering=False``).
+The numba backend runs with the fused fragment kernel (``fragments="fused"``), the torch backend with plain
+torch fragments (``fragments="torch"``): the CPU path against the device-agnostic one.
 "fwd" is ``rasterize_meshes`` with vertices requiring grad; "fwd+bwd" adds the backward of
 ``zbuf.sum() + bary_coords.sum() + dists.sum()``. Median wall time of ``--runs`` runs after one warm-up.
 Each (mesh, size, setting, backend) runs in its own subprocess so that "peak MiB" is that
@@ -26,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 DRAGON = Path(os.environ.get("DIFFRAS_SHARED_DATA", HERE.parents[1] / "shared" / "data")) / "meshes" / "dragon" / "dragon_100k.ply"
 SIGMA = 1e-4
 SOFT_BLUR = math.log(1.0 / SIGMA - 1.0) * SIGMA
+# The fragment path each visibility backend is timed with (see the module docstring).
+FRAGMENTS = {"numba": "fused", "torch": "torch"}
+SETTING_NAMES = {"hard": "K=1 hard", "soft": "K=8 soft", "soft-strict": "K=8 soft strict"}
 # PyTorch3D on this machine's kind (issue 3): ico-sphere level 4, 256^2, K=8 soft; level 6, 256^2 forward.
 P3D_L4_FWD_S, P3D_L4_FWDBWD_S, P3D_L6_FWD_S = 1.5, 8.8, 27.0
 
@@ -67,7 +73,8 @@ def worker(mesh: str, size: int, mode: str, backend: str, runs: int) -> dict:
     R, T = look_at_view_transform(2.7, 0.0, 0.0)
     cam = FoVPerspectiveCameras(R=R, T=T, fov=60.0)
     K, blur = (1, 0.0) if mode == "hard" else (8, SOFT_BLUR)
-    settings = RasterSettings(size, faces_per_pixel=K, blur_radius=blur, backend=backend)
+    settings = RasterSettings(size, faces_per_pixel=K, blur_radius=blur, backend=backend,
+                              keep_covering=mode != "soft-strict", fragments=FRAGMENTS.get(backend, "auto"))
     baseline = _rss_bytes()
 
     def fwd():
@@ -102,7 +109,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--meshes", nargs="+", default=["ico3", "ico4", "ico5", "ico6", "dragon"])
-    ap.add_argument("--modes", nargs="+", default=["hard", "soft"])
+    ap.add_argument("--modes", nargs="+", default=["hard", "soft"], choices=sorted(SETTING_NAMES))
     ap.add_argument("--backends", nargs="+", default=["numba", "torch"])
     ap.add_argument("--quick", action="store_true", help="ico4 and ico6 at 256 and 512, 3 runs")
     ap.add_argument("--slow-max-size", type=int, default=256,
@@ -143,8 +150,7 @@ def main() -> None:
                         res[b] = _run(mesh, size, mode, b, args.runs)
                 results[(mesh, size, mode)] = res
                 first = next((r for r in res.values() if "fwd_ms" in r), {})
-                row = [mesh, first.get("faces", "?"), f"{size}^2",
-                       "K=1 hard" if mode == "hard" else "K=8 soft", first.get("fragments", "?")]
+                row = [mesh, first.get("faces", "?"), f"{size}^2", SETTING_NAMES[mode], first.get("fragments", "?")]
                 for b in args.backends:
                     r = res[b]
                     if "skipped" in r:
@@ -173,8 +179,9 @@ def main() -> None:
         "",
         f"Backends after the first ({', '.join(args.backends[1:]) or 'none'}) ran only on "
         f"{', '.join(args.slow_meshes)} up to {args.slow_max_size}^2 ('-' elsewhere). The numba backend uses the "
-        "fused numba fragment kernel; the torch backend uses torch visibility and plain torch autograd for "
-        "the fragments (the device-agnostic path).",
+        "fused numba fragment kernel (fragments='fused'); the torch backend uses torch visibility and plain torch "
+        "autograd for the fragments (fragments='torch', the device-agnostic path). Soft rows keep each pixel's "
+        "covering face (keep_covering=True, the default) unless marked strict.",
     ]
     main_b = args.backends[0]
     l4 = results.get(("ico4", 256, "soft"), {}).get(main_b, {})

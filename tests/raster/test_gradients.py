@@ -34,6 +34,7 @@ def test_gradcheck_verts(kw):
     verts = _scene().requires_grad_(True)
     faces = torch.arange(12).view(4, 3)
     kw = dict(kw, faces_per_pixel=kw.get("faces_per_pixel", 2))
+    kw["fragments"] = "torch"  # the plain autograd path (the fused kernel: tests/raster/test_fused_fragments.py)
     fn = lambda v: _outputs(rasterize(v, faces, (6, 7), backend="reference", **kw))  # noqa: E731
     frags = rasterize(verts, faces, (6, 7), backend="reference", **kw)
     assert (frags.pix_to_face >= 0).sum() > 10
@@ -48,7 +49,8 @@ def test_gradcheck_through_near_plane_clipping():
     def fn(v):
         proj = torch.cat([1.3 * v[:, :2] / v[:, 2:3], v[:, 2:3]], -1)
         return _outputs(rasterize(proj, faces, (7, 6), faces_per_pixel=2, blur_radius=0.01,
-                                  perspective_correct=True, z_clip_value=0.4, backend="reference"))
+                                  perspective_correct=True, z_clip_value=0.4, backend="reference",
+                                  fragments="torch"))
 
     assert gradcheck(fn, (view,), eps=1e-6, atol=1e-5, rtol=1e-4)
 
@@ -59,11 +61,12 @@ def _meshes():
     return verts, faces
 
 
-def test_gradcheck_camera_R_T_fov_and_mesh_verts():
+@pytest.mark.parametrize("fragments", ["torch", "fused"])
+def test_gradcheck_camera_R_T_fov_and_mesh_verts(fragments):
     verts, faces = _meshes()
     R0, T0 = look_at_view_transform(1.8, 10.0, 20.0)
     R0, T0 = R0.to(D), T0.to(D)
-    settings = RasterSettings((7, 8), faces_per_pixel=2, blur_radius=0.01, backend="reference")
+    settings = RasterSettings((7, 8), faces_per_pixel=2, blur_radius=0.01, backend="reference", fragments=fragments)
 
     def fn(v, R, T, fov):
         cam = FoVPerspectiveCameras(R=R, T=T, fov=fov, znear=0.1)
@@ -79,7 +82,7 @@ def test_gradcheck_camera_R_T_fov_and_mesh_verts():
 def test_gradcheck_focal_length_of_perspective_camera():
     verts, faces = _meshes()
     R0, T0 = look_at_view_transform(1.8, 0.0, 30.0)
-    settings = RasterSettings(6, faces_per_pixel=1, backend="reference")
+    settings = RasterSettings(6, faces_per_pixel=1, backend="reference", fragments="torch")
 
     def fn(focal):
         cam = PerspectiveCameras(focal_length=focal, R=R0.to(D), T=T0.to(D))

@@ -181,6 +181,11 @@ class _CameraOn:
         (dict(cull_to_frustum=1), TypeError, "cull_to_frustum"),
         (dict(z_clip_value=-0.1), ValueError, "z_clip_value"),
         (dict(backend="opengl"), ValueError, "backend"),
+        (dict(backend=None), TypeError, "backend"),
+        (dict(keep_covering=1), TypeError, "keep_covering"),
+        (dict(keep_covering=None), TypeError, "keep_covering"),
+        (dict(fragments="numba"), ValueError, "fragments"),
+        (dict(fragments=True), TypeError, "fragments"),
     ],
 )
 def test_raster_settings_validation(kwargs, exc, name):
@@ -196,6 +201,12 @@ def test_raster_settings_normalises_and_resolves_defaults():
     s = RasterSettings([24, 40], blur_radius=1e-4)
     assert s.image_size == (24, 40) and s.resolve_clip_barycentric_coords() is True
     assert RasterSettings(8, blur_radius=1e-4, clip_barycentric_coords=False).resolve_clip_barycentric_coords() is False
+    assert s.keep_covering is True and s.fragments == "auto" and s.backend == "auto"
+    r = s.resolve(perspective_correct=True, znear=0.2)
+    assert (r.perspective_correct, r.clip_barycentric_coords, r.z_clip_value) == (True, True, 0.1)
+    r = RasterSettings(8, perspective_correct=False, z_clip_value=0.3).resolve(perspective_correct=True, znear=0.2)
+    assert (r.perspective_correct, r.clip_barycentric_coords, r.z_clip_value) == (False, False, 0.3)
+    assert RasterSettings(8).resolve(znear=0.2).z_clip_value is None  # not perspective-correct: no clipping
 
 
 @pytest.mark.parametrize("kind", ["fov", "ortho", "screen"])

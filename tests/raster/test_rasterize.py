@@ -158,6 +158,9 @@ GOOD_V = _tri([0.5, 0.5, 1.0], [-0.5, 0.5, 1.0], [0.0, -0.5, 1.0])
         (dict(num_faces_per_mesh=torch.tensor([2])), ValueError, "num_faces_per_mesh"),
         (dict(num_faces_per_mesh=torch.tensor([-1, 2])), ValueError, "num_faces_per_mesh"),
         (dict(faces=TRI.to("meta")), ValueError, "faces"),
+        (dict(keep_covering="yes"), TypeError, "keep_covering"),
+        (dict(fragments="cuda"), ValueError, "fragments"),
+        (dict(verts=GOOD_V.half(), fragments="fused"), ValueError, "fragments"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
@@ -166,3 +169,25 @@ def test_bad_input(kwargs, exc, name):
     v, f, s = args.pop("verts"), args.pop("faces"), args.pop("image_size")
     with pytest.raises(exc, match=name):
         rasterize(v, f, s, **args)
+
+
+@pytest.mark.parametrize("fragments, device_dtype, fused", [
+    ("auto", torch.float32, True), ("auto", torch.float64, True), ("auto", torch.float16, False),
+    ("torch", torch.float32, False), ("fused", torch.float64, True),
+])
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+def test_fragments_setting_chooses_the_kernel(monkeypatch, fragments, device_dtype, fused, backend):
+    # The fragment path follows `fragments` alone, not the visibility backend.
+    import diffras.raster._fragments_numba as fn
+
+    calls = []
+    real = fn.fused_fragments
+    monkeypatch.setattr(fn, "fused_fragments", lambda *a, **k: calls.append(1) or real(*a, **k))
+    v = GOOD_V.to(device_dtype)
+    frags = rasterize(v, TRI, 8, backend=backend, fragments=fragments, faces_per_pixel=2, blur_radius=0.01)
+    assert bool(calls) == fused
+    ref = rasterize(v.double(), TRI, 8, fragments="torch", faces_per_pixel=2, blur_radius=0.01)
+    assert torch.equal(frags.pix_to_face, ref.pix_to_face) and (ref.pix_to_face >= 0).sum() > 10
+    tol = 1e-3 if device_dtype == torch.float16 else 1e-5
+    for a, b in list(zip(frags, ref))[1:]:
+        torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol)

@@ -33,9 +33,11 @@ def test_backends_agree_on_random_scenes(seed, n_faces, size, k, blur, perspecti
     faces = torch.arange(n_faces * 3).view(n_faces, 3)
     kw = dict(faces_per_pixel=k, blur_radius=blur, perspective_correct=perspective, z_clip_value=z_clip,
               cull_backfaces=cull_backfaces)
-    ref = rasterize(verts, faces, size, backend="reference", **kw)
-    for backend in ("numba", "torch"):
-        other = rasterize(verts, faces, size, backend=backend, **kw)
+    # Both fragment paths against each other as well: the reference visibility with torch fragments,
+    # numba with the fused kernel, torch with torch fragments.
+    ref = rasterize(verts, faces, size, backend="reference", fragments="torch", **kw)
+    for backend, fragments in (("numba", "fused"), ("torch", "torch")):
+        other = rasterize(verts, faces, size, backend=backend, fragments=fragments, **kw)
         for a, b in zip(ref, other):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
     for t in list(ref)[1:]:

@@ -1,12 +1,14 @@
 """Every visibility backend returns exactly the reference backend's pix_to_face."""
 import math
+import warnings
 
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffras.raster.visibility import rasterize_visibility
+from diffras.raster.settings import RasterSettings
+from diffras.raster.visibility import rasterize_visibility, visible_faces
 
 BACKENDS = ["numba", "torch"]
 FLAGS = [
@@ -30,14 +32,29 @@ def _run(backend, fv, first, num, image_size, **kw):
     return rasterize_visibility(fv, torch.as_tensor(first), torch.as_tensor(num), image_size, backend=backend, **kw)
 
 
+def _covering(backend, fv, first, num, image_size, **kw):
+    """The covering faces of step 8 (None when blur_radius == 0), straight from the backend."""
+    kw = {k: v for k, v in kw.items() if k != "faces_per_pixel"}
+    kw.setdefault("perspective_correct", False)  # rasterize_visibility's defaults
+    kw.setdefault("clip_barycentric_coords", False)
+    s = RasterSettings(image_size, backend=backend, **kw)
+    return visible_faces(fv, torch.as_tensor(first), torch.as_tensor(num), s)[1]
+
+
 def _check(fv, first, num, image_size, backends=BACKENDS, **kw):
-    ref = _run("reference", fv, first, num, image_size, **kw)
-    for b in backends:
-        for bin_size in (None, 3, 0):
-            out = _run(b, fv, first, num, image_size, bin_size=bin_size, **kw)
-            assert out.dtype == torch.int64 and out.shape == ref.shape
-            bad = (out != ref).nonzero()
-            assert bad.numel() == 0, f"{b} bin_size={bin_size} {kw}: first mismatch at {bad[:3].tolist()}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the strict rule's warning about lost covering faces
+        ref = _run("reference", fv, first, num, image_size, **kw)
+        ref_cov = _covering("reference", fv, first, num, image_size, **kw)
+        for b in backends:
+            for bin_size in (None, 3, 0):
+                out = _run(b, fv, first, num, image_size, bin_size=bin_size, **kw)
+                assert out.dtype == torch.int64 and out.shape == ref.shape
+                bad = (out != ref).nonzero()
+                assert bad.numel() == 0, f"{b} bin_size={bin_size} {kw}: first mismatch at {bad[:3].tolist()}"
+            cov = _covering(b, fv, first, num, image_size, **kw)
+            assert (cov is None) == (ref_cov is None)
+            assert cov is None or torch.equal(cov, ref_cov), f"{b} {kw}: covering faces differ"
     return ref
 
 
@@ -61,6 +78,7 @@ def scenes(draw):
     kw = dict(draw(st.sampled_from(FLAGS)))
     kw["faces_per_pixel"] = draw(st.integers(1, 5))
     kw["blur_radius"] = draw(st.sampled_from([0.0, 1e-4, 0.01, 0.1]))
+    kw["keep_covering"] = draw(st.booleans())
     return fv.to(dtype), first, counts, (H, W), kw
 
 
@@ -176,6 +194,10 @@ def test_numba_and_torch_agree_on_a_sphere(kw):
     a = _run("numba", fv, first, num, (70, 90), **kw)
     b = _run("torch", fv, first, num, (70, 90), **kw)
     assert torch.equal(a, b)
+    cov_a = _covering("numba", fv, first, num, (70, 90), **kw)
+    cov_b = _covering("torch", fv, first, num, (70, 90), **kw)
+    assert (cov_a is None) == (cov_b is None) == (kw.get("blur_radius", 0.0) == 0.0)
+    assert cov_a is None or (torch.equal(cov_a, cov_b) and (cov_a >= 0).sum() > 100)
     assert (a[0, ..., -1] >= 0).sum() > 100
 
 

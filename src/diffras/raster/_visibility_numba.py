@@ -3,8 +3,9 @@
 Faces are prepared, ordered and binned into square screen tiles by ``_visibility_prep`` (counting
 sorts: bins grow as needed, no face is ever dropped). Then ``_raster_tiles`` (``prange`` over tiles)
 tests every face of a tile against the pixels of its range inside the tile, and a per-pixel buffer
-keeps the K smallest ``(depth, face)`` pairs sorted. Division-free tests that provably imply the
-rule's skips reject most (pixel, face) pairs before the one division of the exact depth.
+keeps the K smallest ``(depth, face)`` pairs sorted, beside the nearest covering face (step 8).
+Division-free tests that provably imply the rule's skips reject most (pixel, face) pairs before the one
+division of the exact depth.
 
 The per-pixel arithmetic is the reference rule written with the same float64 operations in the same
 order (only operand loads are hoisted), with ``error_model="numpy"`` for IEEE division and no
@@ -13,12 +14,13 @@ fastmath, so that decisions match the reference bit for bit.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numba
 import numpy as np
 import torch
 
+from ._rule import CLIP_SUM_MIN, EPS, pixel_center
 from ._visibility_prep import (
     _INVQ,
     _L0,
@@ -30,12 +32,24 @@ from ._visibility_prep import (
     _S1,
     _S2,
     _SG,
+    _X0,
+    _X1,
+    _X2,
+    _Y0,
+    _Y1,
+    _Y2,
+    _Z0,
+    _Z1,
+    _Z2,
     _bin_faces,
+    _edge,
     _face_ranges,
     _face_table,
     _order_faces,
 )
-from .visibility import CLIP_SUM_MIN, EPS
+
+if TYPE_CHECKING:
+    from .settings import RasterSettings
 
 # Below this many candidate (pixel, face) tests the kernel runs on the calling thread.
 SERIAL_WORK = 1 << 16
@@ -66,15 +80,49 @@ def _seg_dist2(px, py, ax, ay, bx, by, e):
     return ux * ux + uy * uy
 
 
+@numba.njit(inline="always", **_JIT)
+def _tile_order(table, bin_rows, lo, hi, cx, cy, perspective_correct, clip):
+    """Rows ``bin_rows[lo:hi]`` of a tile ordered by the depth of each face's plane at the tile centre
+    (cx, cy), or by its nearest corner when clipping (clipped depths stay within the corners' range)."""
+    keys = np.empty(hi - lo, dtype=np.float64)
+    for q_ in range(lo, hi):
+        row = bin_rows[q_]
+        x0, y0, z0 = table[row, _X0], table[row, _Y0], table[row, _Z0]
+        x1, y1, z1 = table[row, _X1], table[row, _Y1], table[row, _Z1]
+        x2, y2, z2 = table[row, _X2], table[row, _Y2], table[row, _Z2]
+        a0 = _edge(cx, cy, x1, y1, x2, y2)
+        a1 = _edge(cx, cy, x2, y2, x0, y0)
+        a2 = _edge(cx, cy, x0, y0, x1, y1)
+        if perspective_correct:
+            a0 *= table[row, _S0]
+            a1 *= table[row, _S1]
+            a2 *= table[row, _S2]
+            aq = a0 + a1 + a2
+        else:
+            a0 *= table[row, _SG]
+            a1 *= table[row, _SG]
+            a2 *= table[row, _SG]
+            aq = table[row, _QN]
+        key = (a0 * z0 + a1 * z1 + a2 * z2) / aq
+        if clip:
+            key = min(z0, min(z1, z2))
+        keys[q_ - lo] = key if aq > 0.0 and key == key else np.inf
+    return np.argsort(keys)
+
+
 @numba.njit(parallel=True, **_JIT)
 def _raster_tiles(
     table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius, perspective_correct,
-    clip, out,
+    clip, out, cov_out,
 ):
+    """Fill ``out`` (N, H, W, K) with the strict lists (steps 1-7 of the rule) and, when blur_radius > 0,
+    ``cov_out`` (N, H, W) with each pixel's covering face (step 8), tile by tile in parallel."""
     H = pys.shape[0]
     W = pxs.shape[0]
     nbins = bin_start.shape[0] - 1
     blur = blur_radius > 0.0
+    # With blur_radius == 0 every touching face covers the pixel: no covering faces to track.
+    track = blur
     for b in numba.prange(nbins):
         lo = bin_start[b]
         hi = bin_start[b + 1]
@@ -92,52 +140,41 @@ def _raster_tiles(
         zb = np.empty(npix * K, dtype=np.float64)
         fb = np.empty(npix * K, dtype=np.int64)
         cnt = np.zeros(npix, dtype=np.int64)
+        # Nearest covering (depth, face) of each pixel so far. A pair beyond a pixel's K-th entry still
+        # matters if it could become that pixel's covering face, so every depth rejection below tests
+        # against lim = max(K-th depth, cz). cz starts at +inf when tracking (nothing rejected until a
+        # covering face is found) and at -inf otherwise (lim is the K-th depth, as without step 8).
+        cz = np.full(npix, np.inf if track else -np.inf, dtype=np.float64)
+        cf = np.full(npix, -1, dtype=np.int64)
         # With K > 1, visit faces by the depth of their plane at the tile centre: buffers then fill
         # with near faces first and most later pairs fail the cheap depth rejection. (Any order
         # gives the same result: the kept set is defined by exact (depth, face) keys.)
-        order = np.arange(hi - lo)
         if K > 1:
-            keys = np.empty(hi - lo, dtype=np.float64)
             cx = 0.5 * (pxs[tj0] + pxs[tj1])
             cy = 0.5 * (pys[ti0] + pys[ti1])
-            for q_ in range(lo, hi):
-                row = bin_rows[q_]
-                a0 = (cx - table[row, 3]) * (table[row, 7] - table[row, 4]) - (cy - table[row, 4]) * (table[row, 6] - table[row, 3])
-                a1 = (cx - table[row, 6]) * (table[row, 1] - table[row, 7]) - (cy - table[row, 7]) * (table[row, 0] - table[row, 6])
-                a2 = (cx - table[row, 0]) * (table[row, 4] - table[row, 1]) - (cy - table[row, 1]) * (table[row, 3] - table[row, 0])
-                if perspective_correct:
-                    a0 *= table[row, _S0]
-                    a1 *= table[row, _S1]
-                    a2 *= table[row, _S2]
-                    aq = a0 + a1 + a2
-                else:
-                    a0 *= table[row, _SG]
-                    a1 *= table[row, _SG]
-                    a2 *= table[row, _SG]
-                    aq = table[row, _QN]
-                key = (a0 * table[row, 2] + a1 * table[row, 5] + a2 * table[row, 8]) / aq
-                if clip:
-                    # Clipped depths stay within the corners' range: order by the nearest corner.
-                    key = min(table[row, 2], min(table[row, 5], table[row, 8]))
-                keys[q_ - lo] = key if aq > 0.0 and key == key else np.inf
-            order = np.argsort(keys)
+            order = _tile_order(table, bin_rows, lo, hi, cx, cy, perspective_correct, clip)
+        else:
+            order = np.arange(hi - lo)
         # Whole-tile rejection. When depths are convex combinations of the corners' (clipped
         # barycentrics, or inside-only tests with perspective correction), pz >= zmin * (1 - 5 eps);
-        # once every pixel of the tile holds K faces, a face whose zmin exceeds the largest K-th
-        # depth of the tile cannot enter any pixel. tmax only decreases, so a stale value is safe.
+        # once every pixel of the tile holds K faces, a face whose zmin exceeds the largest lim of the
+        # tile cannot enter any pixel. tmax only decreases, so a stale value is safe.
         zmin_bound = clip or (perspective_correct and not blur)
         nfull = 0
         tmax = np.inf
-        since = 0
+        since = 32
         for q_o in range(hi - lo):
             row = bin_rows[lo + order[q_o]]
+            x0, y0, z0 = table[row, _X0], table[row, _Y0], table[row, _Z0]
+            x1, y1, z1 = table[row, _X1], table[row, _Y1], table[row, _Z1]
+            x2, y2, z2 = table[row, _X2], table[row, _Y2], table[row, _Z2]
             # Below every depth this face can produce (only meaningful when zmin_bound).
-            zlo = min(table[row, 2], min(table[row, 5], table[row, 8])) * (1.0 - 1e-12)
+            zlo = min(z0, min(z1, z2)) * (1.0 - 1e-12)
             if zmin_bound and nfull == npix:
-                if since >= 32 or tmax == np.inf:
-                    tmax = zb[K - 1]
+                if since >= 32:
+                    tmax = max(zb[K - 1], cz[0])
                     for p in range(1, npix):
-                        tmax = max(tmax, zb[p * K + K - 1])
+                        tmax = max(tmax, max(zb[p * K + K - 1], cz[p]))
                     since = 0
                 since += 1
                 if zlo > tmax:
@@ -147,9 +184,6 @@ def _raster_tiles(
             i1 = min(rows_range[row, 1], ti1)
             j0 = max(rows_range[row, 2], tj0)
             j1 = min(rows_range[row, 3], tj1)
-            x0, y0, z0 = table[row, 0], table[row, 1], table[row, 2]
-            x1, y1, z1 = table[row, 3], table[row, 4], table[row, 5]
-            x2, y2, z2 = table[row, 6], table[row, 7], table[row, 8]
             sg, qn, invq = table[row, _SG], table[row, _QN], table[row, _INVQ]
             s0, s1, s2 = table[row, _S0], table[row, _S1], table[row, _S2]
             bl0 = blur_radius * table[row, _L0]
@@ -160,13 +194,15 @@ def _raster_tiles(
             dy01 = y1 - y0
             for i in range(i0, i1 + 1):
                 py = pys[i]
-                # Row-constant halves of the three edge values (same operations as the rule).
+                # Row-constant halves of the three edge values: _rule.edge(p, v1, v2), edge(p, v2, v0),
+                # edge(p, v0, v1) with the same operations in the same order, the row part hoisted.
                 r0 = (py - y1) * (x2 - x1)
                 r1 = (py - y2) * (x0 - x2)
                 r2 = (py - y0) * (x1 - x0)
                 prow = (i - ti0) * tw - tj0
                 for j in range(j0, j1 + 1):
-                    if zmin_bound and cnt[prow + j] == K and zlo > zb[(prow + j) * K + K - 1]:
+                    p = prow + j
+                    if zmin_bound and cnt[p] == K and zlo > max(zb[p * K + K - 1], cz[p]):
                         continue
                     px = pxs[j]
                     e0 = (px - x1) * dy12 - r0
@@ -176,11 +212,11 @@ def _raster_tiles(
                     # sign: without blur nothing else can pass.
                     if not blur and not ((e0 > 0.0 and e1 > 0.0 and e2 > 0.0) or (e0 < 0.0 and e1 < 0.0 and e2 < 0.0)):
                         continue
-                    p = prow + j
                     c = cnt[p]
                     base = p * K
                     full = c == K
                     zl = zb[base + K - 1] if full else 0.0
+                    lim = max(zl, cz[p])
                     if perspective_correct:
                         h0 = e0 * s0
                         h1 = e1 * s1
@@ -202,17 +238,17 @@ def _raster_tiles(
                             m2 = max(-h2, 0.0)
                         num = m0 * z0 + m1 * z1 + m2 * z2
                         dd = max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q))
-                        # Full buffer: this division-free test only rejects depths beyond the K-th.
-                        if full and zl > _TINY:
-                            thr = zl * dd * _REJECT_SLACK
+                        # Full buffer: this division-free test only rejects depths beyond lim.
+                        if full and lim > _TINY:
+                            thr = lim * dd * _REJECT_SLACK
                             if thr > _TINY and num > thr:
                                 continue
                         pz = num / dd
                     else:
                         num = h0 * z0 + h1 * z1 + h2 * z2
                         if perspective_correct:
-                            if full and q > 0.0 and zl > _TINY:
-                                thr = zl * q * _REJECT_SLACK
+                            if full and q > 0.0 and lim > _TINY:
+                                thr = lim * q * _REJECT_SLACK
                                 if thr > _TINY and num > thr:
                                     continue
                             pz = num / q
@@ -220,9 +256,18 @@ def _raster_tiles(
                             pz = num * invq
                     if not pz >= 0.0:
                         continue
-                    if full and (pz > zl or (pz == zl and f > fb[base + K - 1])):
+                    beyond = full and (pz > zl or (pz == zl and f > fb[base + K - 1]))
+                    if beyond and not track:
                         continue
-                    if not ((h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)):
+                    if (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0):
+                        if track and (pz < cz[p] or (pz == cz[p] and f < cf[p])):
+                            cz[p] = pz
+                            cf[p] = f
+                        if beyond:
+                            continue
+                    else:
+                        if beyond:
+                            continue
                         # Beyond an edge's line by sqrt(blur_radius) or more: no segment is near.
                         if (h0 < 0.0 and e0 * e0 >= bl0) or (h1 < 0.0 and e1 * e1 >= bl1) or (h2 < 0.0 and e2 * e2 >= bl2):
                             continue
@@ -253,6 +298,8 @@ def _raster_tiles(
                 p = (i - ti0) * tw + (j - tj0)
                 for k in range(cnt[p]):
                     out[n, i, j, k] = fb[p * K + k]
+                if track:
+                    cov_out[n, i, j] = cf[p]
 
 
 def auto_bin_size(H: int, W: int) -> int:
@@ -262,42 +309,36 @@ def auto_bin_size(H: int, W: int) -> int:
 
 
 def rasterize_numba(
-    face_verts: torch.Tensor,
-    first: torch.Tensor,
-    num: torch.Tensor,
-    image_size: Tuple[int, int],
-    K: int,
-    blur_radius: float,
-    *,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-    bin_size: Optional[int] = None,
-) -> torch.Tensor:
-    """Arguments as ``diffras.raster.visibility.rasterize_visibility`` after validation: ``face_verts``
-    (F, 3, 3) float64 on the CPU, ``first``/``num`` (N,) int64. Returns (N, H, W, K) int64."""
-    H, W = image_size
+    face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Arguments and result as ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3)
+    float64 on the CPU, ``first``/``num`` (N,) int64."""
+    H, W = settings.image_size
     N = first.shape[0]
+    blur_radius = float(settings.blur_radius)
+    track = blur_radius > 0.0
     fv = np.ascontiguousarray(face_verts.detach().cpu().numpy().reshape(-1, 9), dtype=np.float64)
     first_np = np.ascontiguousarray(first.cpu().numpy(), dtype=np.int64)
     num_np = np.ascontiguousarray(num.cpu().numpy(), dtype=np.int64)
     out = np.full((N, H, W, K), -1, dtype=np.int64)
+    # The kernel writes covering faces only when tracking them; otherwise a 1-element stand-in.
+    cov = np.full((N, H, W) if track else (1, 1, 1), -1, dtype=np.int64)
+    result = (torch.from_numpy(out), torch.from_numpy(cov) if track else None)
     if N == 0 or fv.shape[0] == 0:
-        return torch.from_numpy(out)
+        return result
+    bin_size = settings.bin_size
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
     # At most 512 x 512 tiles per image: a tiny bin_size on a huge image changes speed, not memory.
     T = max(T, -(-max(H, W) // 512))
     nty = (H + T - 1) // T
     ntx = (W + T - 1) // T
     S = float(min(H, W))
-    # The pixel-centre formula of diffras.raster.pixels, evaluated once in float64.
-    pxs = (W - 2.0 * np.arange(W, dtype=np.float64) - 1.0) / S
-    pys = (H - 2.0 * np.arange(H, dtype=np.float64) - 1.0) / S
+    pxs = pixel_center(np.arange(W, dtype=np.float64), W, S)
+    pys = pixel_center(np.arange(H, dtype=np.float64), H, S)
     F = fv.shape[0]
-    blur_radius = float(blur_radius)
     pix_range = np.empty((F, 4), dtype=np.int64)
     zmin = np.empty(F, dtype=np.float64)
-    _face_ranges(fv, pxs, pys, blur_radius, bool(cull_backfaces), pix_range, zmin)
+    _face_ranges(fv, pxs, pys, blur_radius, bool(settings.cull_backfaces), pix_range, zmin)
     # Ordering cells: tiles, or coarser so that the sort keys stay few (<= 64 x 64 cells).
     C = max(T, -(-max(H, W) // 64))
     perm = _order_faces(pix_range, zmin, C, (W + C - 1) // C, (H + C - 1) // C)
@@ -307,7 +348,7 @@ def rasterize_numba(
     bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
     args = (
         table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
-        bool(perspective_correct), bool(clip_barycentric_coords), out,
+        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), out, cov,
     )
     # Waking the worker threads costs more than a small scene takes on one thread (and, on a busy
     # machine, up to a scheduler time slice): run small workloads on the calling thread only.
@@ -321,4 +362,4 @@ def rasterize_numba(
             numba.set_num_threads(threads)
     else:
         _raster_tiles(*args)
-    return torch.from_numpy(out)
+    return result

@@ -19,15 +19,23 @@ import math
 import numba
 import numpy as np
 
-from .visibility import EPS
+from ._rule import EPS, edge
 
-# Columns of the per-face table built by _face_table (one row per surviving face, sorted).
+# Columns of the per-face table built by _face_table (one row per surviving face, sorted): the corners
+# (x, y, z) of v0, v1, v2; the barycentric denominator ``den = edge(v2, v0, v1) + EPS`` and its sign
+# ``sg``; ``q`` without perspective correction (``den * sg``) and its inverse; the per-corner factors
+# ``sg * z_j * z_k`` of the perspective-corrected numerators; the squared lengths of the edges opposite
+# each corner. Named, so that the kernels read ``table[row, _Z1]``, never a bare column number. The input
+# ``fv`` (F, 9) of the kernels below has the same first nine columns (``face_verts.reshape(F, 9)``).
 _X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
 _DEN, _SG, _QN, _INVQ, _S0, _S1, _S2, _L0, _L1, _L2 = range(9, 19)
 _NCOL = 19
 _ZBUCKETS = 32
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+# The rule's edge function compiled into the kernels (inlined: the same operations as the reference).
+_edge = numba.njit(inline="always", **_JIT)(edge)
 
 
 @numba.njit(**_JIT)
@@ -60,9 +68,9 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
     S = float(min(H, W))
     r = math.sqrt(blur_radius)
     for f in range(F):
-        x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
-        x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
-        x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
+        x0, y0, z0 = fv[f, _X0], fv[f, _Y0], fv[f, _Z0]
+        x1, y1, z1 = fv[f, _X1], fv[f, _Y1], fv[f, _Z1]
+        x2, y2, z2 = fv[f, _X2], fv[f, _Y2], fv[f, _Z2]
         pix_range[f, 0] = 1
         pix_range[f, 1] = 0
         pix_range[f, 2] = 1
@@ -71,7 +79,7 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
         zmin_out[f] = zmin
         if zmin < EPS:
             continue
-        face_area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)
+        face_area = _edge(x0, y0, x1, y1, x2, y2)
         if cull_backfaces and face_area < 0.0:
             continue
         if face_area <= EPS and face_area >= -EPS:
@@ -130,12 +138,12 @@ def _face_table(fv, perm, pix_range, table, rows_range):
         f = perm[k]
         for c in range(4):
             rows_range[k, c] = pix_range[f, c]
-        x0, y0, z0 = fv[f, 0], fv[f, 1], fv[f, 2]
-        x1, y1, z1 = fv[f, 3], fv[f, 4], fv[f, 5]
-        x2, y2, z2 = fv[f, 6], fv[f, 7], fv[f, 8]
+        x0, y0, z0 = fv[f, _X0], fv[f, _Y0], fv[f, _Z0]
+        x1, y1, z1 = fv[f, _X1], fv[f, _Y1], fv[f, _Z1]
+        x2, y2, z2 = fv[f, _X2], fv[f, _Y2], fv[f, _Z2]
         for c in range(9):
-            table[k, c] = fv[f, c]
-        den = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS
+            table[k, c] = fv[f, c]  # fv's columns are the table's _X0 .. _Z2
+        den = _edge(x2, y2, x0, y0, x1, y1) + EPS
         sg = 1.0 if den > 0.0 else -1.0
         table[k, _DEN] = den
         table[k, _SG] = sg

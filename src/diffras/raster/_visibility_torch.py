@@ -5,24 +5,23 @@ by ``sqrt(blur_radius)``; those candidate pairs are evaluated in chunks of at mo
 (memory stays bounded however large the scene: never pixels x faces), with exactly the float64
 expressions of the rule in ``diffras.raster.visibility``. The kept (pixel, depth, face) triples are
 reduced to the K nearest per pixel by three stable sorts (face, then depth, then pixel) and a rank
-within each pixel, whenever they pile up and once at the end.
+within each pixel, whenever they pile up and once at the end. The pairs whose centre lies inside the face
+are reduced the same way to the nearest one per pixel: the covering face of step 8.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import torch
 
-from .pixels import pixel_centers_ndc
-from .visibility import CLIP_SUM_MIN, EPS
+from ._rule import CLIP_SUM_MIN, EPS, edge as _edge, pixel_center
+
+if TYPE_CHECKING:
+    from .settings import RasterSettings
 
 # Candidate (face, pixel) pairs evaluated at once; each holds ~20 float64 temporaries.
 CHUNK = 1 << 20
-
-
-def _edge(px, py, ax, ay, bx, by):
-    return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
 
 
 def _len2(ax, ay, bx, by):
@@ -46,7 +45,10 @@ def _seg_dist2(px, py, ax, ay, bx, by, e):
     return torch.where(l2 > EPS, out, db)
 
 
-def _keep_k_nearest(pix: torch.Tensor, z: torch.Tensor, f: torch.Tensor, K: int):
+Entries = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _keep_k_nearest(pix: torch.Tensor, z: torch.Tensor, f: torch.Tensor, K: int) -> Entries:
     """The entries of rank < K within each pixel when ordered by (depth, face)."""
     idx = torch.argsort(f, stable=True)
     idx = idx[torch.argsort(z[idx], stable=True)]
@@ -58,33 +60,31 @@ def _keep_k_nearest(pix: torch.Tensor, z: torch.Tensor, f: torch.Tensor, K: int)
     return pix[sel], z[sel], f[sel]
 
 
+def _reduce(kept: List[Entries], K: int) -> List[Entries]:
+    return [_keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)] if kept else []
+
+
 def rasterize_torch(
-    face_verts: torch.Tensor,
-    first: torch.Tensor,
-    num: torch.Tensor,
-    image_size: Tuple[int, int],
-    K: int,
-    blur_radius: float,
-    *,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-    bin_size: Optional[int] = None,
-) -> torch.Tensor:
-    """Arguments as ``diffras.raster.visibility.rasterize_visibility`` after validation: ``face_verts``
-    (F, 3, 3) float64, ``first``/``num`` (N,) int64, all on one device. Returns (N, H, W, K) int64 on
-    that device. ``bin_size`` does not apply (candidates come from each face's own box)."""
-    H, W = image_size
+    face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Arguments and result as ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3)
+    float64, ``first``/``num`` (N,) int64, all on one device; the result on that device.
+    ``settings.bin_size`` does not apply (candidates come from each face's own box)."""
+    H, W = settings.image_size
+    blur_radius = settings.blur_radius
+    perspective_correct = settings.perspective_correct
     N = first.shape[0]
     dev = face_verts.device
     out = torch.full((N * H * W, K), -1, dtype=torch.int64, device=dev)
+    # With blur_radius == 0 every touching face covers the pixel: no covering faces to track.
+    track = blur_radius > 0.0
+    covering = torch.full((N * H * W,), -1, dtype=torch.int64, device=dev) if track else None
     total = int(num.sum()) if N else 0
     if total == 0:
-        return out.view(N, H, W, K)
+        return out.view(N, H, W, K), (covering.view(N, H, W) if track else None)
     S = float(min(H, W))
-    centres = pixel_centers_ndc((H, W), device=dev, dtype=torch.float64)
-    pxs = centres[0, :, 0].contiguous()
-    pys = centres[:, 0, 1].contiguous()
+    pxs = pixel_center(torch.arange(W, device=dev, dtype=torch.float64), W, S)
+    pys = pixel_center(torch.arange(H, device=dev, dtype=torch.float64), H, S)
     r = math.sqrt(blur_radius)
 
     # (image, face) pairs, then the per-face tests that do not depend on the pixel.
@@ -98,7 +98,7 @@ def rasterize_torch(
     z0, z1, z2 = z.unbind(1)
     face_area = _edge(x0, y0, x1, y1, x2, y2)
     ok = z.min(1).values >= EPS
-    if cull_backfaces:
+    if settings.cull_backfaces:
         ok &= ~(face_area < 0.0)
     ok &= ~((face_area <= EPS) & (face_area >= -EPS))
     xlo = x.min(1).values - r
@@ -119,8 +119,9 @@ def rasterize_torch(
     den = _edge(x2, y2, x0, y0, x1, y1) + EPS
     sg = torch.where(den > 0.0, 1.0, -1.0).to(den)
 
-    kept = []
-    kept_size = 0
+    kept: List[Entries] = []
+    inside_kept: List[Entries] = []
+    kept_size = inside_size = 0
     budget = max(4 * N * H * W * K, CHUNK)
     n_cand = int(ends[-1]) if ends.numel() else 0
     for c_lo in range(0, n_cand, CHUNK):
@@ -149,7 +150,7 @@ def rasterize_torch(
         else:
             h0, h1, h2 = e0 * s, e1 * s, e2 * s
             q = den[g] * s
-        if clip_barycentric_coords:
+        if settings.clip_barycentric_coords:
             pos = q > 0.0
             m0 = torch.where(pos, h0, -h0).clamp_min(0.0)
             m1 = torch.where(pos, h1, -h1).clamp_min(0.0)
@@ -179,11 +180,19 @@ def rasterize_torch(
         kept.append((pix[good], pz[good] + 0.0, face[g][good]))
         kept_size += int(good.sum())
         if kept_size > budget:
-            kept = [_keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)]
+            kept = _reduce(kept, K)
             kept_size = kept[0][0].numel()
-    if kept:
-        pix, _, f = _keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)
+        if track:
+            cov = good & inside
+            inside_kept.append((pix[cov], pz[cov] + 0.0, face[g][cov]))
+            inside_size += int(cov.sum())
+            if inside_size > budget:
+                inside_kept = _reduce(inside_kept, 1)
+                inside_size = inside_kept[0][0].numel()
+    for pix, _, f in _reduce(kept, K):
         start = torch.searchsorted(pix, pix, right=False)
         rank = torch.arange(pix.numel(), device=dev) - start
         out[pix, rank] = f
-    return out.view(N, H, W, K)
+    for pix, _, f in _reduce(inside_kept, 1):
+        covering[pix] = f
+    return out.view(N, H, W, K), (covering.view(N, H, W) if track else None)

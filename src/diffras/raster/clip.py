@@ -15,17 +15,24 @@ face's winding, and back-face culling still works), p4 on edge p1-p2 and p5 on e
 ``x_ndc * z`` (linear in view space for any pinhole projection) is interpolated and divided by the new
 depth. Each piece keeps the barycentric coordinates of its corners with respect to the original face,
 so fragments on a piece convert back exactly (``bary_original = bary_piece @ conversion``).
-Everything is differentiable with respect to the face corners.
+Everything is differentiable with respect to the face corners. :func:`rasterize_clipped` rasterizes the
+pieces and maps their fragments back to the original faces.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch
 
-__all__ = ["ClippedFaces", "clip_faces", "frustum_cull_mask"]
+from .fragments import Fragments, fragment_values, pixel_centers_of, scatter_fragments
+from .visibility import covering_lost, visible_faces, warn_lost_covering
+
+if TYPE_CHECKING:
+    from .settings import RasterSettings
+
+__all__ = ["ClippedFaces", "clip_faces", "frustum_cull_mask", "rasterize_clipped"]
 
 
 @dataclass
@@ -171,3 +178,100 @@ def clip_faces(
     conversion = face_verts.new_zeros((F_new, 3, 3)).index_copy(0, dst, src_conv)
     return ClippedFaces(out_verts, first_new, num_new, to_original, conversion, neighbor)
 
+
+
+def rasterize_clipped(clipped: ClippedFaces, settings: "RasterSettings") -> Fragments:
+    """Rasterize clipped pieces and map the fragments back to the original faces.
+
+    A face cut into two pieces (case 4) may have both in one pixel's list (with ``blur_radius > 0``
+    near their shared diagonal). As PyTorch3D, only one piece is kept, the other slot is removed and
+    the list closes up; visibility is asked for 2K faces so that the K kept are exactly the K nearest.
+    The piece kept has the smaller *signed* distance (the one containing the pixel centre; on a tie the
+    lower piece index). PyTorch3D compares unsigned distances, which ties for every pixel near the
+    diagonal and can keep the piece that does not contain the pixel (clipped barycentrics, wrong
+    sign of ``dists``, and a gradient discontinuity).
+
+    Step 8 of the rule (``settings.keep_covering``) then applies to original faces: the covering face
+    of a pixel is the original face of its nearest covering piece; when the K entries lack it, its
+    covering piece takes the K-th slot.
+
+    Fragments are computed in torch here (the fused kernel knows no pieces), whatever ``settings.fragments``.
+
+    Args:
+        clipped: the pieces, from :func:`clip_faces`.
+        settings: resolved :class:`RasterSettings`.
+
+    Returns:
+        :class:`Fragments` (N, H, W, K) indexing the original faces.
+    """
+    H, W = settings.image_size
+    K = settings.faces_per_pixel
+    frag_kw = dict(
+        perspective_correct=settings.perspective_correct,
+        clip_barycentric_coords=settings.clip_barycentric_coords,
+    )
+    fvc = clipped.face_verts
+    has_pairs = bool((clipped.neighbor >= 0).any())
+    K2 = min(2 * K, 2048) if has_pairs else K
+    p2f, covering = visible_faces(
+        fvc.detach(), clipped.mesh_to_face_first_idx, clipped.num_faces_per_mesh, settings, faces_per_pixel=K2
+    )
+    N = p2f.shape[0]
+    flat = p2f.reshape(-1)
+    slot = torch.nonzero(flat >= 0).squeeze(1)
+    piece = flat[slot]
+    pix = slot // K2
+    px, py = pixel_centers_of(pix, (H, W), fvc.dtype)
+    bary, zbuf, dists = fragment_values(fvc[piece], px, py, **frag_kw)
+
+    if has_pairs and slot.numel():
+        Fc = fvc.shape[0]
+        key = pix * Fc + piece
+        sorted_key, order = torch.sort(key)
+        partner = clipped.neighbor[piece]
+        pkey = pix * Fc + partner.clamp_min(0)
+        pos = torch.searchsorted(sorted_key, pkey).clamp_max(key.numel() - 1)
+        found = (partner >= 0) & (sorted_key[pos] == pkey)
+        other = order[pos]
+        d_self, d_other = dists.detach(), dists.detach()[other]
+        drop = found & ((d_self > d_other) | ((d_self == d_other) & (piece > partner)))
+        keep = torch.nonzero(~drop).squeeze(1)
+        slot, piece, pix = slot[keep], piece[keep], pix[keep]
+        bary, zbuf, dists = bary[keep], zbuf[keep], dists[keep]
+
+    # Rank of each kept entry within its pixel (entries are in slot order: pixel, then near to far).
+    if slot.numel():
+        _, counts = torch.unique_consecutive(pix, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(pix.numel(), device=pix.device) - torch.repeat_interleave(starts, counts)
+    else:
+        rank = pix
+    within = torch.nonzero(rank < K).squeeze(1)
+    new_slot = pix[within] * K + rank[within]
+    piece, pix, rank = piece[within], pix[within], rank[within]
+    bary, zbuf, dists = bary[within], zbuf[within], dists[within]
+    out = torch.full((N * H * W * K,), -1, dtype=torch.int64, device=p2f.device)
+    out[new_slot] = clipped.to_original[piece]
+
+    if covering is not None and out.numel():
+        cov_piece = covering.reshape(-1)
+        cov_orig = torch.where(cov_piece >= 0, clipped.to_original[cov_piece.clamp_min(0)], -1)
+        lost = covering_lost(out.view(-1, K), cov_orig)
+        if not settings.keep_covering:
+            warn_lost_covering(int(lost.sum()), K)
+        else:
+            # The covering piece replaces the K-th entry of each pixel that lacks its original face.
+            lost_pix = torch.nonzero(lost).squeeze(1)
+            stay = torch.nonzero(~(lost[pix] & (rank == K - 1))).squeeze(1)
+            add_piece = cov_piece[lost_pix]
+            apx, apy = pixel_centers_of(lost_pix, (H, W), fvc.dtype)
+            abary, azbuf, adists = fragment_values(fvc[add_piece], apx, apy, **frag_kw)
+            new_slot = torch.cat((new_slot[stay], lost_pix * K + K - 1))
+            piece = torch.cat((piece[stay], add_piece))
+            bary, zbuf, dists = (torch.cat((a[stay], b)) for a, b in ((bary, abary), (zbuf, azbuf), (dists, adists)))
+            out[lost_pix * K + K - 1] = clipped.to_original[add_piece]
+            order = torch.argsort(new_slot)  # back to slot order
+            new_slot, piece, bary, zbuf, dists = (t[order] for t in (new_slot, piece, bary, zbuf, dists))
+
+    bary = (bary.unsqueeze(1) @ clipped.conversion[piece]).squeeze(1)
+    return scatter_fragments(out.view(N, H, W, K), new_slot, bary, zbuf, dists)

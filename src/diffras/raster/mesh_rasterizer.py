@@ -8,7 +8,7 @@ The rest is :func:`diffras.raster.rasterize` on the packed meshes.
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import torch
 from torch import nn
@@ -17,6 +17,11 @@ from .fragments import Fragments
 from .functional import rasterize_face_verts
 from .settings import RasterSettings
 
+if TYPE_CHECKING:
+    from ..cameras import CamerasBase
+    from ..structures import Meshes
+    from .settings import ImageSize
+
 __all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]
 
 # Clamp of the perspective divisor when projecting: a vertex exactly on the camera plane gets a huge
@@ -24,7 +29,7 @@ __all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]
 _PROJECT_EPS = 1e-8
 
 
-def _check_meshes_cameras(meshes: Any, cameras: Any) -> None:
+def _check_meshes_cameras(meshes: "Meshes", cameras: "CamerasBase") -> None:
     for attr in ("verts_padded", "faces_packed", "num_faces_per_mesh", "verts_padded_to_packed_idx"):
         if not hasattr(meshes, attr):
             raise TypeError(f"meshes: expected a diffras.structures.Meshes, got {type(meshes).__name__}")
@@ -38,7 +43,9 @@ def _check_meshes_cameras(meshes: Any, cameras: Any) -> None:
         raise ValueError(f"cameras: expected device {meshes.device} (the device of meshes), got {cameras.device}")
 
 
-def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Tensor:
+def project_verts_padded(
+    meshes: "Meshes", cameras: "CamerasBase", image_size: Optional["ImageSize"] = None
+) -> torch.Tensor:
     """(N, V, 3) padded vertices ``(x_ndc, y_ndc, z_view)`` of ``meshes`` seen by ``cameras``.
 
     Equal to ``cameras.transform_points_ndc(verts, eps=1e-8)[..., :2]`` beside
@@ -65,21 +72,20 @@ def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Te
     return torch.cat((h[..., :2] / w, h[..., 3:4]), dim=-1)
 
 
-def _resolve(settings: RasterSettings, cameras: Any):
-    """PyTorch3D's MeshRasterizer rules for the settings left as None."""
-    perspective_correct = settings.perspective_correct
-    if perspective_correct is None:
-        perspective_correct = bool(cameras.is_perspective())
-    z_clip = settings.z_clip_value
-    if z_clip is None and perspective_correct:
-        znear = cameras.get_znear() if hasattr(cameras, "get_znear") else None
+def _resolve(settings: RasterSettings, cameras: "CamerasBase") -> RasterSettings:
+    """PyTorch3D's MeshRasterizer rules for the settings left as None (see :meth:`RasterSettings.resolve`)."""
+    persp = settings.perspective_correct
+    if persp is None:
+        persp = bool(cameras.is_perspective())
+    znear = None
+    if settings.z_clip_value is None and persp and hasattr(cameras, "get_znear"):
+        znear = cameras.get_znear()
         if znear is not None:
             znear = float(torch.as_tensor(znear).min()) if torch.is_tensor(znear) else float(znear)
-            z_clip = znear / 2.0
-    return perspective_correct, settings.resolve_clip_barycentric_coords(), z_clip
+    return settings.resolve(perspective_correct=persp, znear=znear)
 
 
-def rasterize_meshes(meshes: Any, cameras: Any, settings: RasterSettings) -> Fragments:
+def rasterize_meshes(meshes: "Meshes", cameras: "CamerasBase", settings: RasterSettings) -> Fragments:
     """Rasterize a batch of meshes seen by cameras (PyTorch3D's ``MeshRasterizer`` semantics).
 
     Args:
@@ -100,24 +106,14 @@ def rasterize_meshes(meshes: Any, cameras: Any, settings: RasterSettings) -> Fra
     packed = verts_proj.reshape(-1, 3)
     if packed.shape[0] != meshes.verts_packed().shape[0]:
         packed = packed[meshes.verts_padded_to_packed_idx()]
+    # Meshes holds finite vertices; a camera with NaN/inf parameters is what could break that here.
+    if packed.numel() and not bool(torch.isfinite(packed).all()):
+        bad = int((~torch.isfinite(packed)).any(-1).sum())
+        raise ValueError(f"cameras: expected parameters that project the vertices to finite positions, got {bad} "
+                         "vertices with NaN/inf coordinates")
     faces = meshes.faces_packed()
-    perspective_correct, clip_bary, z_clip = _resolve(settings, cameras)
-    return rasterize_face_verts(
-        packed[faces],
-        meshes.num_faces_per_mesh(),
-        settings.image_size,
-        faces_per_pixel=settings.faces_per_pixel,
-        blur_radius=settings.blur_radius,
-        perspective_correct=perspective_correct,
-        clip_barycentric_coords=clip_bary,
-        cull_backfaces=settings.cull_backfaces,
-        z_clip_value=z_clip,
-        cull_to_frustum=settings.cull_to_frustum,
-        backend=settings.backend,
-        bin_size=settings.bin_size,
-        max_faces_per_bin=settings.max_faces_per_bin,
-        verts_faces=(packed, faces),
-    )
+    num = meshes.num_faces_per_mesh().to(torch.int64)
+    return rasterize_face_verts(packed[faces], num, _resolve(settings, cameras), verts_faces=(packed, faces))
 
 
 _SETTING_NAMES = tuple(f.name for f in fields(RasterSettings))
@@ -135,14 +131,14 @@ class MeshRasterizer(nn.Module):
     override for this call only.
     """
 
-    def __init__(self, cameras: Any = None, raster_settings: Optional[RasterSettings] = None) -> None:
+    def __init__(self, cameras: Optional["CamerasBase"] = None, raster_settings: Optional[RasterSettings] = None) -> None:
         super().__init__()
         if raster_settings is not None and not isinstance(raster_settings, RasterSettings):
             raise TypeError(f"raster_settings: expected a RasterSettings, got {type(raster_settings).__name__}")
         self.cameras = cameras
         self.raster_settings = raster_settings
 
-    def _call_args(self, kwargs: dict):
+    def _call_args(self, kwargs: dict) -> Tuple["CamerasBase", RasterSettings]:
         cameras = kwargs.pop("cameras", None)
         cameras = self.cameras if cameras is None else cameras
         settings = kwargs.pop("raster_settings", None)
@@ -160,16 +156,16 @@ class MeshRasterizer(nn.Module):
             settings = replace(settings, **kwargs)
         return cameras, settings
 
-    def transform(self, meshes_world: Any, **kwargs) -> torch.Tensor:
+    def transform(self, meshes_world: "Meshes", **kwargs: Any) -> torch.Tensor:
         """(N, V, 3) padded projected vertices ``(x_ndc, y_ndc, z_view)`` (see module docstring)."""
         cameras, settings = self._call_args(dict(kwargs))
         return project_verts_padded(meshes_world, cameras, settings.image_size)
 
-    def forward(self, meshes_world: Any, **kwargs) -> Fragments:
+    def forward(self, meshes_world: "Meshes", **kwargs: Any) -> Fragments:
         cameras, settings = self._call_args(dict(kwargs))
         return rasterize_meshes(meshes_world, cameras, settings)
 
-    def to(self, *args, **kwargs) -> "MeshRasterizer":
+    def to(self, *args: Any, **kwargs: Any) -> "MeshRasterizer":
         # Cameras are not nn.Modules; move them as PyTorch3D does.
         device = torch._C._nn._parse_to(*args, **kwargs)[0]
         if device is not None and self.cameras is not None:

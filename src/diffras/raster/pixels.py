@@ -5,6 +5,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from ._rule import pixel_center
+
 __all__ = ["pixel_centers_ndc"]
 
 
@@ -26,6 +28,6 @@ def pixel_centers_ndc(
     """
     H, W = image_size
     S = float(min(H, W))
-    x = (W - 2.0 * torch.arange(W, device=device, dtype=dtype) - 1.0) / S
-    y = (H - 2.0 * torch.arange(H, device=device, dtype=dtype) - 1.0) / S
+    x = pixel_center(torch.arange(W, device=device, dtype=dtype), W, S)
+    y = pixel_center(torch.arange(H, device=device, dtype=dtype), H, S)
     return torch.stack(torch.broadcast_tensors(x[None, :], y[:, None]), dim=-1)

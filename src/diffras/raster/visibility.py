@@ -8,16 +8,21 @@ that return identical ``pix_to_face``:
 - ``"torch"``: vectorised over (face, pixel) candidate pairs from each face's box, in memory-bounded
   chunks; runs on any torch device (``diffras.raster._visibility_torch``);
 - ``"reference"``: brute force over every (pixel, face) pair in plain Python floats, written to be
-  read, not to be fast; tests compare the other backends against it on small scenes.
+  read, not to be fast; tests compare the other backends against it on small scenes
+  (``diffras.raster._visibility_reference``).
+
+Each backend returns the strict K-nearest lists (steps 1-7) and, when ``blur_radius > 0``, the covering
+face of every pixel; step 8 is applied once, here, for all of them (:func:`keep_covering_face`).
 
 Semantics: PyTorch3D's ``rasterize_meshes`` (its CPU/CUDA kernels: same tests, same comparisons, same
 constants). PyTorch3D computes in float32, so bit-level agreement with it is impossible anyway; diffras
 decides in float64 with algebraically identical expressions arranged to need at most one division per
 (pixel, face) pair (the barycentric denominators cancel), and every backend evaluates exactly the
 expressions below in the same order, without fused multiply-add, so their ``pix_to_face`` agree bit
-for bit. For image n, pixel centre p = (px, py) in NDC (``diffras.raster.pixels.pixel_centers_ndc``)
+for bit. For image n, pixel centre p = (px, py) in NDC (``diffras.raster._rule.pixel_center``)
 and packed face f of mesh n with corners v0, v1, v2 = (x, y, z) (x, y in NDC, z the view-space depth),
-with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)``:
+with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)`` (``_rule.edge``), and
+``1e-8`` and ``1e-5`` being ``_rule.EPS`` and ``_rule.CLIP_SUM_MIN``:
 
 1. Skip f if ``min(z0, z1, z2) < 1e-8``: PyTorch3D drops every face with a corner behind (or on) the
    camera plane, since its projection is wrong; clip such faces before rasterizing.
@@ -50,48 +55,46 @@ with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)``:
    ``|u|^2 = u.x * u.x + u.y * u.y``. (PyTorch3D's clamped projection, case by case.)
 7. Keep the K faces with the smallest ``(pz, f)`` pairs, sorted: ties in depth go to the lower packed
    face index (a stable order, identical in every backend). Empty slots are -1.
+8. Keep the covering face (``keep_covering=True``, the default; ``False`` is PyTorch3D's strict rule, which
+   stops at step 7). The face *covering* the pixel is the touching face with the smallest ``(pz, f)``
+   among those with ``inside`` true (step 6). If there is one and step 7 did not keep it (K faces nearer
+   than it lie within ``blur_radius``), it replaces the K-th entry; the list stays sorted since it is
+   farther than all the others. A pixel whose centre is inside some touching face thus never loses it.
+   With ``blur_radius == 0`` every touching face covers the pixel and this step changes nothing.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Optional, Tuple
+import warnings
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch
 
-from .._validation import (
-    check_choice,
-    check_float,
-    check_image_size,
-    check_index_range,
-    check_int,
-    check_same_device,
-    check_tensor,
-)
+from .._validation import check_index_range, check_same_device, check_tensor
+from .settings import BACKENDS, RasterSettings, check_bool, setting_defaults
 
-__all__ = ["BACKENDS", "rasterize_visibility"]
+if TYPE_CHECKING:
+    from .settings import ImageSize
 
-BACKENDS = ("auto", "numba", "torch", "reference")
+__all__ = ["BACKENDS", "covering_lost", "keep_covering_face", "rasterize_visibility", "visible_faces", "warn_lost_covering"]
 
-# PyTorch3D's kEpsilon (utils/geometry_utils.h): z validity, zero-area faces, barycentric denominator,
-# zero-length segments. The clip floor of the barycentric sum is 1e-5, as in PyTorch3D.
-EPS = 1e-8
-CLIP_SUM_MIN = 1e-5
+_D = setting_defaults()
 
 
 def rasterize_visibility(
     face_verts: torch.Tensor,
     mesh_to_face_first_idx: torch.Tensor,
     num_faces_per_mesh: torch.Tensor,
-    image_size: Any,
+    image_size: "ImageSize",
     *,
-    faces_per_pixel: int = 1,
-    blur_radius: float = 0.0,
+    faces_per_pixel: int = _D["faces_per_pixel"],
+    blur_radius: float = _D["blur_radius"],
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
-    cull_backfaces: bool = False,
-    backend: str = "auto",
-    bin_size: Optional[int] = None,
-    max_faces_per_bin: Optional[int] = None,
+    cull_backfaces: bool = _D["cull_backfaces"],
+    backend: str = _D["backend"],
+    bin_size: Optional[int] = _D["bin_size"],
+    max_faces_per_bin: Optional[int] = _D["max_faces_per_bin"],
+    keep_covering: bool = _D["keep_covering"],
 ) -> torch.Tensor:
     """For every pixel, the K nearest faces touching its centre (PyTorch3D's ``rasterize_meshes``).
 
@@ -115,6 +118,12 @@ def rasterize_visibility(
             Changes speed, never the result; the other backends ignore it.
         max_faces_per_bin: accepted for PyTorch3D compatibility. Bins always grow to hold every face,
             so nothing is ever dropped and the value has no effect on the result.
+        keep_covering: step 8 of the rule (see :class:`diffras.raster.RasterSettings`): True keeps each
+            pixel's nearest covering face in its list; False is PyTorch3D's strict K-nearest rule and warns
+            when it drops covering faces.
+
+    Every keyword but ``perspective_correct`` and ``clip_barycentric_coords`` (plain bools here, default
+    False) has the default and the validation of :class:`diffras.raster.RasterSettings`.
 
     Returns:
         pix_to_face: (N, H, W, K) int64 on ``face_verts.device``. ``pix_to_face[n, y, x, k] = f`` means
@@ -141,176 +150,99 @@ def rasterize_visibility(
             f"num_faces_per_mesh: expected mesh_to_face_first_idx + num_faces_per_mesh <= F = {F} "
             f"for every mesh, got a mesh reaching face {int((first + num).max())}"
         )
-    H, W = check_image_size(image_size)
-    K = check_int(faces_per_pixel, "faces_per_pixel", min=1)
-    blur_radius = check_float(blur_radius, "blur_radius", min=0.0)
-    flags = {}
-    for name, value in (
-        ("perspective_correct", perspective_correct),
-        ("clip_barycentric_coords", clip_barycentric_coords),
-        ("cull_backfaces", cull_backfaces),
-    ):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
-        flags[name] = value
-    check_choice(backend, "backend", BACKENDS)
-    if bin_size is not None:
-        bin_size = check_int(bin_size, "bin_size", min=0)
-    if max_faces_per_bin is not None:
-        check_int(max_faces_per_bin, "max_faces_per_bin", min=1)
+    settings = RasterSettings(
+        image_size,
+        blur_radius=blur_radius,
+        faces_per_pixel=faces_per_pixel,
+        bin_size=bin_size,
+        max_faces_per_bin=max_faces_per_bin,
+        perspective_correct=check_bool(perspective_correct, "perspective_correct"),
+        clip_barycentric_coords=check_bool(clip_barycentric_coords, "clip_barycentric_coords"),
+        cull_backfaces=cull_backfaces,
+        backend=backend,
+        keep_covering=keep_covering,
+    )
+    p2f, covering = visible_faces(face_verts, first, num, settings)
+    return keep_covering_face(p2f, covering, settings.keep_covering)
+
+
+def visible_faces(
+    face_verts: torch.Tensor,
+    first: torch.Tensor,
+    num: torch.Tensor,
+    settings: RasterSettings,
+    faces_per_pixel: Optional[int] = None,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Steps 1-7 of the rule on already-validated input: the strict lists and the covering faces.
+
+    Args:
+        face_verts: (F, 3, 3) float, finite (the caller checked).
+        first, num: (N,) int64 mesh ranges, valid (the caller built or checked them).
+        settings: resolved :class:`RasterSettings` (``perspective_correct``, ``clip_barycentric_coords``
+            are bools); ``image_size``, ``blur_radius``, ``cull_backfaces``, ``backend`` and ``bin_size``
+            are used here.
+        faces_per_pixel: K of the lists, ``settings.faces_per_pixel`` if None (the near-plane clipping
+            asks for more).
+
+    Returns:
+        ``(pix_to_face, covering)``: (N, H, W, K) int64 strict K-nearest lists (step 7) and (N, H, W)
+        int64 the covering face of each pixel (step 8), -1 where none, or None when ``blur_radius == 0``
+        (then the covering face is ``pix_to_face[..., 0]``). On ``face_verts.device``.
+    """
+    K = settings.faces_per_pixel if faces_per_pixel is None else faces_per_pixel
+    backend = settings.backend
     if backend == "auto":
         backend = "numba" if face_verts.device.type == "cpu" else "torch"
     if backend == "numba" and face_verts.device.type != "cpu":
         raise ValueError(f"backend: expected a CPU face_verts for 'numba', got device {face_verts.device}")
-
-    args = (face_verts.detach().to(torch.float64), first, num, (H, W), K, blur_radius)
+    args = (face_verts.detach().to(torch.float64), first, num, settings, K)
     if backend == "reference":
-        out = _rasterize_reference(*args, **flags)
+        from ._visibility_reference import rasterize_reference as run
     elif backend == "numba":
-        from ._visibility_numba import rasterize_numba
-
-        out = rasterize_numba(*args, **flags, bin_size=bin_size)
+        from ._visibility_numba import rasterize_numba as run
     else:
-        from ._visibility_torch import rasterize_torch
-
-        out = rasterize_torch(*args, **flags, bin_size=bin_size)
-    return out.to(face_verts.device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reference backend: one Python-float (IEEE double) evaluation per (pixel, face) pair.
-# ---------------------------------------------------------------------------------------------
+        from ._visibility_torch import rasterize_torch as run
+    p2f, covering = run(*args)
+    device = face_verts.device
+    return p2f.to(device), (None if covering is None else covering.to(device))
 
 
-def _edge(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
-    return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
+def covering_lost(pix_to_face: torch.Tensor, covering: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) bool: pixels with a covering face (``covering`` (N, H, W) int64, -1 where none) that
+    their list ``pix_to_face`` (N, H, W, K) lacks. Such a list is full: had it room, the covering face
+    (which touches the pixel) would be in it."""
+    return (covering >= 0) & ~(pix_to_face == covering.unsqueeze(-1)).any(-1)
 
 
-def _len2(ax: float, ay: float, bx: float, by: float) -> float:
-    dx, dy = bx - ax, by - ay
-    return dx * dx + dy * dy
+def warn_lost_covering(n_lost: int, K: int) -> None:
+    """The strict rule's warning: ``n_lost`` covered pixels lost their covering face (nothing if 0)."""
+    if n_lost:
+        warnings.warn(
+            f"faces_per_pixel: {n_lost} covered pixel(s) lost their covering face: the K={K} nearest faces "
+            "within blur_radius are all nearer than the face the pixel centre lies in (PyTorch3D's strict "
+            "rule, keep_covering=False). Pass keep_covering=True or a larger faces_per_pixel.",
+            stacklevel=4,
+        )
 
 
-def _seg_dist2(px: float, py: float, ax: float, ay: float, bx: float, by: float, e: float) -> float:
-    dx, dy = bx - ax, by - ay
-    l2 = dx * dx + dy * dy
-    if l2 > EPS:
-        s = dx * (px - ax) + dy * (py - ay)
-        if s <= 0.0:
-            ux, uy = px - ax, py - ay
-            return ux * ux + uy * uy
-        if s < l2:
-            return e * e / l2
-    ux, uy = px - bx, py - by
-    return ux * ux + uy * uy
+def keep_covering_face(pix_to_face: torch.Tensor, covering: Optional[torch.Tensor], keep: bool) -> torch.Tensor:
+    """Step 8 of the rule: each pixel's covering face replaces the K-th entry when the list lacks it.
 
+    Args:
+        pix_to_face: (N, H, W, K) int64 strict lists (step 7), as from :func:`visible_faces`; changed in
+            place.
+        covering: (N, H, W) int64 covering faces (-1 where none), or None (nothing to do).
+        keep: True applies step 8; False leaves the lists as they are (PyTorch3D's strict rule) but warns,
+            once for the call, when covering faces were dropped.
 
-def pixel_face_depth(
-    px: float,
-    py: float,
-    face: Tuple[float, ...],
-    blur_radius: float,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-) -> Optional[float]:
-    """The module docstring's rule for one pixel centre and one face: the depth ``pz`` if the face
-    touches the pixel, else None. ``face`` is ``(x0, y0, z0, x1, y1, z1, x2, y2, z2)`` as floats."""
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = face
-    if min(z0, z1, z2) < EPS:
-        return None
-    face_area = _edge(x0, y0, x1, y1, x2, y2)
-    if cull_backfaces and face_area < 0.0:
-        return None
-    if face_area <= EPS and face_area >= -EPS:
-        return None
-    r = math.sqrt(blur_radius)
-    if (
-        px > max(x0, x1, x2) + r
-        or px < min(x0, x1, x2) - r
-        or py > max(y0, y1, y2) + r
-        or py < min(y0, y1, y2) - r
-    ):
-        return None
-    den = _edge(x2, y2, x0, y0, x1, y1) + EPS
-    sg = 1.0 if den > 0.0 else -1.0
-    e0 = _edge(px, py, x1, y1, x2, y2)
-    e1 = _edge(px, py, x2, y2, x0, y0)
-    e2 = _edge(px, py, x0, y0, x1, y1)
-    if perspective_correct:
-        h0, h1, h2 = e0 * (sg * (z1 * z2)), e1 * (sg * (z0 * z2)), e2 * (sg * (z0 * z1))
-        q = h0 + h1 + h2
+    Returns:
+        ``pix_to_face``.
+    """
+    if covering is None or pix_to_face.numel() == 0:
+        return pix_to_face
+    lost = covering_lost(pix_to_face, covering)
+    if keep:
+        pix_to_face[..., -1] = torch.where(lost, covering, pix_to_face[..., -1])
     else:
-        h0, h1, h2 = e0 * sg, e1 * sg, e2 * sg
-        q = den * sg
-    if clip_barycentric_coords:
-        if q > 0.0:
-            m0, m1, m2 = max(h0, 0.0), max(h1, 0.0), max(h2, 0.0)
-        else:
-            m0, m1, m2 = max(-h0, 0.0), max(-h1, 0.0), max(-h2, 0.0)
-        pz = _div(m0 * z0 + m1 * z1 + m2 * z2, max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q)))
-    else:
-        num = h0 * z0 + h1 * z1 + h2 * z2
-        pz = _div(num, q) if perspective_correct else num * _div(1.0, q)
-    if not pz >= 0.0:
-        return None
-    inside = (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)
-    if not inside and (
-        (h0 < 0.0 and e0 * e0 >= blur_radius * _len2(x1, y1, x2, y2))
-        or (h1 < 0.0 and e1 * e1 >= blur_radius * _len2(x0, y0, x2, y2))
-        or (h2 < 0.0 and e2 * e2 >= blur_radius * _len2(x0, y0, x1, y1))
-    ):
-        return None
-    if not inside and not (
-        _seg_dist2(px, py, x0, y0, x1, y1, e2) < blur_radius
-        or _seg_dist2(px, py, x0, y0, x2, y2, e1) < blur_radius
-        or _seg_dist2(px, py, x1, y1, x2, y2, e0) < blur_radius
-    ):
-        return None
-    return pz
-
-
-def _div(a: float, b: float) -> float:
-    """IEEE division (Python raises on division by zero; the compiled backends return inf/NaN)."""
-    if b != 0.0:
-        return a / b
-    if a == 0.0 or math.isnan(a):
-        return math.nan
-    return math.copysign(math.inf, a) * math.copysign(1.0, b)
-
-
-def _rasterize_reference(
-    face_verts: torch.Tensor,
-    first: torch.Tensor,
-    num: torch.Tensor,
-    image_size: Tuple[int, int],
-    K: int,
-    blur_radius: float,
-    *,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-) -> torch.Tensor:
-    H, W = image_size
-    N = first.shape[0]
-    S = float(min(H, W))
-    faces = face_verts.reshape(-1, 9).cpu().tolist()
-    out = torch.full((N, H, W, K), -1, dtype=torch.int64)
-    for n in range(N):
-        f_lo = int(first[n])
-        f_hi = f_lo + int(num[n])
-        for i in range(H):
-            py = (H - 2.0 * i - 1.0) / S
-            for j in range(W):
-                px = (W - 2.0 * j - 1.0) / S
-                hits = []
-                for f in range(f_lo, f_hi):
-                    pz = pixel_face_depth(
-                        px, py, faces[f], blur_radius, perspective_correct, clip_barycentric_coords, cull_backfaces
-                    )
-                    if pz is not None:
-                        hits.append((pz, f))
-                hits.sort()
-                for k, (_, f) in enumerate(hits[:K]):
-                    out[n, i, j, k] = f
-    return out
+        warn_lost_covering(int(lost.sum()), pix_to_face.shape[-1])
+    return pix_to_face
