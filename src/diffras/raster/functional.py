@@ -218,12 +218,7 @@ def rasterize_face_verts(
             and face_verts.device.type == "cpu"
             and face_verts.dtype in (torch.float32, torch.float64)
         )
-        if fused and verts_faces is not None:
-            from ._fragments_numba import fused_fragments
-
-            zbuf, bary, dists = fused_fragments(verts_faces[0], verts_faces[1], p2f, **frag_kw)
-            return Fragments(p2f, zbuf, bary, dists)
-        return compute_fragments(face_verts, p2f, fused=fused, **frag_kw)
+        return compute_fragments(face_verts, p2f, fused=fused, verts_faces=verts_faces if fused else None, **frag_kw)
     return _rasterize_clipped(clipped, (H, W), K, vis_kw, frag_kw)
 
 
