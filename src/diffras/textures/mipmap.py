@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .._validation import check_choice, check_finite, check_same_device, check_tensor
 from ..raster.fragments import scatter_packed
+from .interpolate import use_fused
 
 __all__ = ["sample_texture"]
 
@@ -164,9 +165,20 @@ def _sample_level(table: TexelTable, map_idx: torch.Tensor, level: torch.Tensor,
 
 
 def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lod: Optional[torch.Tensor],
-                  padding_mode: str, align_corners: bool, sampling_mode: str) -> torch.Tensor:
+                  padding_mode: str, align_corners: bool, sampling_mode: str, *,
+                  fused: Optional[bool] = None) -> torch.Tensor:
     """(P, C): sample map ``map_idx[p]`` at ``uv[p]``; with ``lod`` (P,) blend the two nearest mip levels
-    (trilinear filtering), level 0 alone where ``lod <= 0`` (magnification)."""
+    (trilinear filtering), level 0 alone where ``lod <= 0`` (magnification).
+
+    ``fused``: None runs the fused Numba kernel when ``table.texels`` and ``uv`` are CPU float32/float64
+    tensors of one dtype, the plain-torch path below otherwise (same semantics; the reference)."""
+    if fused is None:
+        fused = use_fused(table.texels, uv)
+    if fused:
+        from ._sample_numba import fused_sample
+
+        return fused_sample(table.texels, uv, map_idx, lod if table.offset.shape[1] > 1 else None, table.offset,
+                            table.height, table.width, table.num_levels, padding_mode, align_corners, sampling_mode)
     zero = torch.zeros_like(map_idx)
     if lod is None or table.offset.shape[1] == 1:
         return _sample_level(table, map_idx, zero, uv, padding_mode, align_corners, sampling_mode)
