@@ -209,3 +209,72 @@ def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, pa
     dtype, ``map_idx`` (P,), ``lod`` (P,) or None, the table's (N, L) placement and (N,) level counts."""
     return _FusedSample.apply(texels, uv, map_idx, lod, offset, height, width, num_levels, MODES[padding_mode],
                               bool(align_corners), sampling_mode == "nearest")
+
+
+@numba.njit(cache=True, inline="always")
+def _find(slot, s):
+    """Position of flat slot ``s`` in the increasing ``slot``, or -1."""
+    lo = 0
+    hi = slot.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if slot[mid] < s:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < slot.shape[0] and slot[lo] == s else -1
+
+
+@numba.njit(cache=True, parallel=True)
+def _footprint(uv, slot, face, H, W, K, tex_size, out):
+    """``mipmap.footprint_lod_packed`` (same neighbour choice, see there) for every packed fragment."""
+    for p in prange(slot.shape[0]):
+        s = slot[p]
+        n = s // (H * W * K)
+        y = (s // (W * K)) % H
+        x = (s // K) % W
+        su = tex_size[n, 0]
+        sv = tex_size[n, 1]
+        best = 0.0
+        for axis in range(2):
+            coord = x if axis == 0 else y
+            size = W if axis == 0 else H
+            stride = K if axis == 0 else W * K
+            rank0 = 2
+            rank1 = 2
+            norm0 = 0.0
+            norm1 = 0.0
+            for j in range(2):
+                step = 1 if j == 0 else -1
+                rank = 2
+                norm = 0.0
+                if coord + step >= 0 and coord + step < size:
+                    q = _find(slot, s + step * stride)
+                    if q >= 0:
+                        rank = 0 if face[q] == face[p] else 1
+                        du = (uv[q, 0] - uv[p, 0]) * su
+                        dv = (uv[q, 1] - uv[p, 1]) * sv
+                        norm = math.sqrt(du * du + dv * dv)
+                if j == 0:
+                    rank0, norm0 = rank, norm
+                else:
+                    rank1, norm1 = rank, norm
+            if rank0 < rank1 or (rank0 == rank1 and norm0 <= norm1):
+                d = norm0
+            else:
+                d = norm1
+            if min(rank0, rank1) == 2:
+                d = 0.0
+            best = max(best, d)
+        out[p] = math.log2(best) if best > 0.0 else -math.inf
+
+
+def fused_footprint_lod(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor, shape, tex_size: torch.Tensor):
+    """(P,) ``mipmap.footprint_lod_packed`` for CPU float32/float64 ``uv`` (no gradient)."""
+    N, H, W, K = (int(v) for v in shape)
+    u = uv.detach().contiguous()
+    out = torch.empty((u.shape[0],), dtype=u.dtype)
+    if u.shape[0]:
+        _footprint(u.numpy(), slot.contiguous().numpy(), face.contiguous().numpy(), H, W, K,
+                   tex_size.detach().to(u.dtype).contiguous().numpy(), out.numpy())
+    return out

@@ -196,15 +196,22 @@ def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lo
     return out
 
 
-def footprint_lod_packed(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor, shape, tex_size: torch.Tensor
-                         ) -> torch.Tensor:
+def footprint_lod_packed(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor, shape, tex_size: torch.Tensor,
+                         *, fused: Optional[bool] = None) -> torch.Tensor:
     """:func:`footprint_lod` on P packed fragments: ``uv`` (P, 2), ``slot`` (P,) increasing flat indices into
     ``shape`` = (N, H, W, K), ``face`` (P,) their faces; ``tex_size`` (N, 2). Returns (P,) (``-inf`` for a
-    fragment with no filled neighbour). Neighbours are found by binary search in ``slot`` (no dense map)."""
+    fragment with no filled neighbour). Neighbours are found by binary search in ``slot`` (no dense map).
+    ``fused``: None runs the Numba kernel for CPU float32/float64 ``uv``, the torch code below otherwise."""
     N, H, W, K = (int(v) for v in shape)
     P = slot.shape[0]
     if P == 0:
         return uv.new_zeros((0,))
+    if fused is None:
+        fused = use_fused(uv)
+    if fused:
+        from ._sample_numba import fused_footprint_lod
+
+        return fused_footprint_lod(uv, slot, face, shape, tex_size)
     flat_uv = uv.detach()
     n = torch.div(slot, H * W * K, rounding_mode="floor")
     y = torch.div(slot, W * K, rounding_mode="floor") % H
