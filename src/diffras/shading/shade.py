@@ -22,6 +22,8 @@ import torch
 
 from .._validation import check_index_range
 from ._batched import batch_view
+from .lighting import DirectionalLights, PointLights
+from .materials import Materials
 from ..raster.fragments import Fragments, as_fragments, scatter_packed
 from ..textures.interpolate import interpolate_packed
 
@@ -80,7 +82,30 @@ def _checked(fragments: Any, num_faces: int) -> Fragments:
 
 def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
                   lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
-    """(P, C) ``(ambient + diffuse) * texels + specular`` for P fragments of images ``image_idx``."""
+    """(P, C) ``(ambient + diffuse) * texels + specular`` for P fragments of images ``image_idx``: the fused
+    kernel for point/directional lights on CPU float32/float64 tensors, else the torch path (the reference)."""
+    if _fusable(points, normals, texels, lights, cam, materials):
+        from ._lighting_numba import fused_phong
+
+        return fused_phong(points, normals, texels, image_idx, lights, materials, cam)
+    return _light_torch(points, normals, texels, image_idx, lights, cam, materials)
+
+
+def _fusable(points, normals, texels, lights, cam, materials) -> bool:
+    if type(lights) not in (PointLights, DirectionalLights) or type(materials) is not Materials:
+        return False
+    C = texels.shape[-1]
+    colors = [lights.ambient_color, lights.diffuse_color, lights.specular_color, materials.ambient_color,
+              materials.diffuse_color, materials.specular_color]
+    tensors = [points, normals, texels, cam, materials.shininess] + colors
+    return (points.dtype in (torch.float32, torch.float64) and texels.dtype == points.dtype
+            and normals.dtype == points.dtype and all(t.device.type == "cpu" for t in tensors)
+            and all(t.shape[-1] == C for t in colors) and texels.dim() == 2)
+
+
+def _light_torch(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
+                 lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
+    """The plain-torch :func:`_light_filled` (any device, any light with PyTorch3D's interface)."""
     if len(lights) > 1:
         lights = lights.gather_props(image_idx)
     if len(materials) > 1:
