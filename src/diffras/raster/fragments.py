@@ -1,11 +1,37 @@
 """The contract between visibility and shading: ``Fragments``."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Optional, Tuple
 
 import torch
 
 __all__ = ["Fragments", "compute_fragments", "scatter_packed"]
+
+
+_FUSED = [True]
+
+
+@contextmanager
+def fused_kernels(enabled: bool):
+    """Context manager: ``with fused_kernels(False):`` forces the plain-torch path of every fused CPU kernel
+    (fragments, interpolation, texture sampling, lighting) inside the block, e.g. to benchmark the fused
+    kernels against the reference path, or to debug. Not thread-safe (a process-wide switch)."""
+    old = _FUSED[0]
+    _FUSED[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _FUSED[0] = old
+
+
+def use_fused(*tensors: torch.Tensor) -> bool:
+    """Whether the fused Numba kernels may run on ``tensors``: CPU float32/float64 tensors of one dtype, and
+    not inside ``fused_kernels(False)``. Anything else (other devices, mixed or other dtypes) takes the
+    plain-torch path, which has the same semantics."""
+    dtypes = {t.dtype for t in tensors}
+    return (_FUSED[0] and all(t.device.type == "cpu" for t in tensors) and len(dtypes) == 1
+            and dtypes <= {torch.float32, torch.float64})
 
 
 def scatter_packed(values: torch.Tensor, slot: torch.Tensor, shape, fill: float = 0.0) -> torch.Tensor:
@@ -357,7 +383,7 @@ def compute_fragments(
         perspective_correct, clip_barycentric_coords: as in :class:`RasterSettings`.
         fused: use the fused CPU kernel (one numba pass, hand-written backward, tested against the
             torch path); None: when ``face_verts`` is a float32/float64 CPU tensor. False: plain
-            torch autograd (any device).
+            torch autograd (any device). ``fused_kernels(False)`` forces False.
         verts_faces: optional ``(verts (V, 3), faces (F, 3))`` with ``face_verts == verts[faces]``; the
             fused kernel then reads and differentiates ``verts`` directly (no (F, 3, 3) gradient).
 
@@ -365,8 +391,8 @@ def compute_fragments(
         :class:`Fragments` holding the packed values of the P filled slots (the dense view is built
         on first access). Work and memory scale with P, not with N * H * W * K.
     """
-    if fused is None:
-        fused = face_verts.device.type == "cpu" and face_verts.dtype in (torch.float32, torch.float64)
+    if fused is None or not _FUSED[0]:
+        fused = use_fused(face_verts)
     flat = pix_to_face.reshape(-1)
     slot = torch.nonzero(flat >= 0).squeeze(1)
     faces = flat[slot]

@@ -24,7 +24,7 @@ from .._validation import check_index_range
 from ._batched import batch_view
 from .lighting import DirectionalLights, PointLights
 from .materials import Materials
-from ..raster.fragments import Fragments, as_fragments, scatter_packed
+from ..raster.fragments import Fragments, as_fragments, scatter_packed, use_fused
 from ..textures.interpolate import interpolate_packed
 
 __all__ = ["flat_packed", "flat_shading", "gouraud_packed", "gouraud_shading", "phong_packed", "phong_shading",
@@ -98,8 +98,7 @@ def _fusable(points, normals, texels, lights, cam, materials) -> bool:
     colors = [lights.ambient_color, lights.diffuse_color, lights.specular_color, materials.ambient_color,
               materials.diffuse_color, materials.specular_color]
     tensors = [points, normals, texels, cam, materials.shininess] + colors
-    return (points.dtype in (torch.float32, torch.float64) and texels.dtype == points.dtype
-            and normals.dtype == points.dtype and all(t.device.type == "cpu" for t in tensors)
+    return (use_fused(points, normals, texels) and all(t.device.type == "cpu" for t in tensors)
             and all(t.shape[-1] == C for t in colors) and texels.dim() == 2)
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from .._validation import check_finite, check_index_range, check_same_device, check_tensor
-from ..raster.fragments import scatter_packed
+from ..raster.fragments import scatter_packed, use_fused
 
 __all__ = ["interpolate_face_attributes", "interpolate_packed"]
 
@@ -14,14 +14,6 @@ __all__ = ["interpolate_face_attributes", "interpolate_packed"]
 def _filled(pix_to_face: torch.Tensor) -> torch.Tensor:
     """Flat indices (P,) of the fragment slots that hold a face."""
     return (pix_to_face.reshape(-1) >= 0).nonzero().squeeze(1)
-
-
-def use_fused(*tensors: torch.Tensor) -> bool:
-    """The fused Numba kernels run on CPU float32/float64 tensors of one dtype; anything else (other
-    devices, mixed or other dtypes) takes the plain-torch path, which has the same semantics."""
-    dtypes = {t.dtype for t in tensors}
-    return (all(t.device.type == "cpu" for t in tensors) and len(dtypes) == 1
-            and dtypes <= {torch.float32, torch.float64})
 
 
 def interpolate_packed(face_idx: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor, *,

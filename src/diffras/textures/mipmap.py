@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_finite, check_same_device, check_tensor
-from ..raster.fragments import scatter_packed
-from .interpolate import use_fused
+from ..raster.fragments import scatter_packed, use_fused
 
 __all__ = ["sample_texture"]
 
