@@ -2,9 +2,10 @@
 
 Each ``*_shading`` function returns the shaded colour of every fragment, (N, H, W, K, C), which a blending
 function turns into an image; each ``*_packed`` twin returns the colours of the P filled fragments only,
-(P, C) in ``Fragments.slot_idx`` order (what the shaders use: no dense (N, H, W, K, C) tensor). Shading happens in **world space**: fragment positions and normals are interpolated
-from the world-space vertices and vertex normals, and the camera position is
-``cameras.get_camera_center()``. For every fragment, as PyTorch3D::
+(P, C) in ``Fragments.slot_idx`` order (what the shaders use: no dense (N, H, W, K, C) tensor).
+
+Shading happens in **world space**: fragment positions and normals are interpolated from the world-space
+vertices and vertex normals, and the camera position is ``cameras.get_camera_center()``. For every fragment, as PyTorch3D::
 
     colour = (ambient + diffuse) * texel + specular
     ambient = material.ambient_color * light.ambient_color
@@ -21,11 +22,11 @@ from typing import Any, Tuple
 import torch
 
 from .._validation import check_index_range
+from ..raster.fragments import Fragments, as_fragments, scatter_packed, use_fused
+from ..textures.interpolate import interpolate_packed
 from ._batched import batch_view
 from .lighting import DirectionalLights, PointLights
 from .materials import Materials
-from ..raster.fragments import Fragments, as_fragments, scatter_packed, use_fused
-from ..textures.interpolate import interpolate_packed
 
 __all__ = ["flat_packed", "flat_shading", "gouraud_packed", "gouraud_shading", "phong_packed", "phong_shading",
            "sample_texels", "sample_texels_packed"]

@@ -8,8 +8,9 @@ import torch
 
 from .._validation import check_index_range
 from ..raster.fragments import as_fragments, scatter_packed
+from .base import (TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _field_from_input,
+                   _fragment_inputs)
 from .interpolate import _filled
-from .base import TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _field_from_input, _fragment_inputs
 
 __all__ = ["TexturesAtlas"]
 

@@ -8,8 +8,6 @@ import torch.nn.functional as F
 
 from .._validation import check_choice, check_index_range
 from ..raster.fragments import as_fragments, scatter_packed
-from .interpolate import interpolate_packed
-from .mipmap import PADDING_MODES, address, footprint_lod_packed, sample_points, texel_table
 from .base import (
     TexturesBase,
     _check_counts,
@@ -19,6 +17,8 @@ from .base import (
     _field_from_input,
     _fragment_inputs,
 )
+from .interpolate import interpolate_packed
+from .mipmap import PADDING_MODES, address, footprint_lod_packed, sample_points, texel_table
 
 __all__ = ["TexturesUV"]
 

@@ -7,8 +7,9 @@ from typing import Any, List, Sequence, Union
 import torch
 
 from ..raster.fragments import as_fragments
+from .base import (TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _field_from_input,
+                   _fragment_inputs)
 from .interpolate import interpolate_face_attributes, interpolate_packed
-from .base import TexturesBase, _check_counts, _check_field_values, _faces_to_mesh_local, _field_from_input, _fragment_inputs
 
 __all__ = ["TexturesVertex"]
 
