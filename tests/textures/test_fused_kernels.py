@@ -115,3 +115,23 @@ def test_footprint_lod_fused_matches_torch():
     assert torch.equal(torch.isinf(a), torch.isinf(b))
     torch.testing.assert_close(a[torch.isfinite(b)], b[torch.isfinite(b)], rtol=1e-12, atol=1e-12)
     assert torch.isfinite(b).sum() > 0.8 * b.numel()
+
+
+def test_footprint_neighbour_search_on_sparse_and_dense_slots():
+    # Every fragment's neighbours, found by the kernel's galloping search, against the torch binary search:
+    # dense rows (neighbours adjacent) and very sparse slots (neighbours far away or absent).
+    from diffras.textures.mipmap import footprint_lod_packed
+
+    g = torch.Generator().manual_seed(5)
+    for density in (0.97, 0.08):
+        N, H, W, K = 1, 23, 31, 4
+        filled = torch.rand(N, H, W, K, generator=g) < density
+        p2f = torch.where(filled, torch.randint(0, 3, (N, H, W, K), generator=g), -1)
+        slot = (p2f.reshape(-1) >= 0).nonzero().squeeze(1)
+        face = p2f.reshape(-1)[slot]
+        uv = torch.rand(slot.shape[0], 2, generator=g, dtype=D)
+        size = torch.tensor([[50.0, 40.0]], dtype=D)
+        a = footprint_lod_packed(uv, slot, face, (N, H, W, K), size, fused=True)
+        b = footprint_lod_packed(uv, slot, face, (N, H, W, K), size, fused=False)
+        assert torch.equal(torch.isinf(a), torch.isinf(b))
+        torch.testing.assert_close(a[torch.isfinite(b)], b[torch.isfinite(b)], rtol=1e-12, atol=1e-12)

@@ -213,18 +213,37 @@ def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, pa
                               bool(align_corners), sampling_mode == "nearest")
 
 
-@numba.njit(cache=True, inline="always")
-def _find(slot, s):
-    """Position of flat slot ``s`` in the increasing ``slot``, or -1."""
-    lo = 0
-    hi = slot.shape[0]
-    while lo < hi:
+@numba.njit(cache=True)
+def _find(slot, p, s):
+    """Position of flat slot ``s`` in the increasing ``slot``, or -1. Galloping search from position ``p``
+    (``slot[p] != s``): neighbours are close in the packed order, so this takes a few steps."""
+    P = slot.shape[0]
+    if s > slot[p]:
+        # Bracket [lo, hi]: every index < lo has slot < s; hi == P or slot[hi] >= s.
+        lo = p + 1
+        hi = p + 1
+        step = 1
+        while hi < P and slot[hi] < s:
+            lo = hi + 1
+            hi = p + 1 + step
+            step *= 2
+        hi = min(hi, P)
+    else:
+        # Bracket [lo, hi]: slot[hi] >= s; lo == 0 or slot[lo - 1] < s.
+        hi = p
+        lo = p
+        step = 1
+        while lo > 0 and slot[lo - 1] >= s:
+            hi = lo - 1
+            lo = max(p - step, 0)
+            step *= 2
+    while lo < hi:  # first index in [lo, hi) with slot >= s (hi if none)
         mid = (lo + hi) // 2
         if slot[mid] < s:
             lo = mid + 1
         else:
             hi = mid
-    return lo if lo < slot.shape[0] and slot[lo] == s else -1
+    return lo if lo < P and slot[lo] == s else -1
 
 
 @numba.njit(cache=True, parallel=True)
@@ -251,7 +270,7 @@ def _footprint(uv, slot, face, H, W, K, tex_size, out):
                 rank = 2
                 norm = 0.0
                 if coord + step >= 0 and coord + step < size:
-                    q = _find(slot, s + step * stride)
+                    q = _find(slot, np.int64(p), np.int64(s + step * stride))
                     if q >= 0:
                         rank = 0 if face[q] == face[p] else 1
                         du = (uv[q, 0] - uv[p, 0]) * su
