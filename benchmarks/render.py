@@ -1,14 +1,19 @@
 """Time a full render of the textured cow (rasterize + texture + Phong + blend) and its backward.
 
-Usage: ``python benchmarks/render.py [--runs 5] [--size 512] [--views 1 8] [--no-write]``
+Usage: ``python benchmarks/render.py [--runs 5] [--configs SoftPhong:1:256:8 ...] [--no-write]``
 
-Scene (issue 4): the bundled Spot cow (5,856 faces, 1024^2 UV texture) at 512 x 512, seen by 1 or 8
+Scene (issue 4): the bundled Spot cow (5,856 faces, 1024^2 UV texture), seen by 1 or 8
 ``FoVPerspectiveCameras`` (fov 60, distance 2.7, azimuths spread around it), one ``PointLights``.
-Rows:
+A configuration is ``shader:views:size:K``:
 
-- ``SoftPhong``: ``SoftPhongShader`` with K = 8, ``sigma = gamma = 1e-4``,
+- ``SoftPhong``: ``SoftPhongShader`` with K faces per pixel, ``sigma = gamma = 1e-4``,
   ``blur_radius = log(1 / sigma - 1) * sigma`` (the soft-rasterizer setting of benchmarks/raster.py);
-- ``HardPhong``: ``HardPhongShader`` with K = 1, blur 0, for reference.
+- ``HardPhong``: ``HardPhongShader``, blur 0.
+
+Each configuration is timed twice in the same run: with the fused CPU kernels (the default) and through the
+plain-torch path (``diffras.raster.fragments.fused_kernels(False)``: the same semantics, the reference), so
+the ratio is meaningful even on a busy machine. "ns/frag" divides by P, the filled fragments (image, pixel,
+slot) of the render; bwd = fwd+bwd minus fwd.
 
 "fwd" renders with a vertex offset and the texture map requiring grad; "fwd+bwd" adds the backward of
 ``images.sum()`` to both. Median wall time of ``--runs`` runs after one warm-up. Each configuration runs in its
@@ -37,13 +42,14 @@ def _rss_bytes() -> int:
     return 0
 
 
-def worker(shader: str, views: int, size: int, runs: int) -> dict:
+def worker(shader: str, views: int, size: int, K: int, runs: int, path: str) -> dict:
     from _results import time_fwd_bwd
     import torch
 
     from diffras.cameras import FoVPerspectiveCameras, look_at_view_transform
     from diffras.data import load_cow
     from diffras.raster import MeshRasterizer, RasterSettings
+    from diffras.raster.fragments import fused_kernels
     from diffras.render import MeshRenderer
     from diffras.shading import BlendParams, HardPhongShader, PointLights, SoftPhongShader, TexturesUV
 
@@ -53,10 +59,10 @@ def worker(shader: str, views: int, size: int, runs: int) -> dict:
     cams = FoVPerspectiveCameras(R=R, T=T, fov=60.0)
     lights = PointLights(location=((0.0, 1.0, -3.0),))
     if shader == "SoftPhong":
-        settings = RasterSettings(size, faces_per_pixel=8, blur_radius=math.log(1.0 / SIGMA - 1.0) * SIGMA)
+        settings = RasterSettings(size, faces_per_pixel=K, blur_radius=math.log(1.0 / SIGMA - 1.0) * SIGMA)
         sh = SoftPhongShader(cameras=cams, lights=lights, blend_params=BlendParams(sigma=SIGMA, gamma=SIGMA))
     else:
-        settings = RasterSettings(size, faces_per_pixel=1)
+        settings = RasterSettings(size, faces_per_pixel=K)
         sh = HardPhongShader(cameras=cams, lights=lights)
     renderer = MeshRenderer(MeshRasterizer(cams, settings), sh)
     baseline = _rss_bytes()
@@ -73,16 +79,19 @@ def worker(shader: str, views: int, size: int, runs: int) -> dict:
         images.sum().backward()
         return images
 
-    timing = time_fwd_bwd(fwd, fwd_bwd, runs, baseline, fwd_no_grad=True)
+    with fused_kernels(path == "fused"):
+        timing = time_fwd_bwd(fwd, fwd_bwd, runs, baseline, fwd_no_grad=True)
+        filled = renderer.rasterizer(cow.extend(views) if views > 1 else cow).num_filled
     covered = float((timing.pop("warmup")[..., 3] > 0).float().mean())
     return {
         **timing,
         "covered": covered,
+        "filled": filled,
     }
 
 
-def _run(shader: str, views: int, size: int, runs: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", shader, str(views), str(size), str(runs)]
+def _run(shader: str, views: int, size: int, K: int, runs: int, path: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", shader, str(views), str(size), str(K), str(runs), path]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         tail = (out.stderr.strip().splitlines() or ["?"])[-1]
@@ -90,50 +99,62 @@ def _run(shader: str, views: int, size: int, runs: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+TARGETS = ["SoftPhong:1:256:8", "SoftPhong:8:512:8", "SoftPhong:1:256:50", "HardPhong:8:512:1"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--views", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--shaders", nargs="+", default=["SoftPhong", "HardPhong"])
+    ap.add_argument("--configs", nargs="+", default=TARGETS, help="shader:views:size:K (default: issue 9's targets)")
+    ap.add_argument("--no-torch", action="store_true", help="skip the plain-torch path column")
     ap.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
-    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        shader, views, size, runs = args.worker
-        print(json.dumps(worker(shader, int(views), int(size), int(runs))))
+        shader, views, size, K, runs, path = args.worker
+        print(json.dumps(worker(shader, int(views), int(size), int(K), int(runs), path)))
         return
 
     sys.path.insert(0, str(HERE))
     from _results import machine_description, markdown_table, update_section
 
-    header = ["shader", "views", "size", "fwd ms", "fwd+bwd ms", "fwd ms/view", "fwd+bwd ms/view", "peak MiB",
-              "covered px"]
+    header = ["shader", "views", "size", "K", "filled P", "fwd ms", "fwd+bwd ms", "torch fwd+bwd ms", "speed-up",
+              "fwd ns/frag", "bwd ns/frag", "peak MiB", "torch peak MiB", "covered px"]
     rows = []
-    load_before = os.getloadavg()[0]
-    for shader in args.shaders:
-        for views in args.views:
-            r = _run(shader, views, args.size, args.runs)
-            if "error" in r:
-                row = [shader, views, args.size, "error: " + r["error"], "", "", "", "", ""]
-            else:
-                row = [shader, views, args.size, f"{r['fwd_ms']:.0f}", f"{r['fwdbwd_ms']:.0f}",
-                       f"{r['fwd_ms'] / views:.0f}", f"{r['fwdbwd_ms'] / views:.0f}", f"{r['peak_mib']:.0f}",
-                       f"{r['covered']:.1%}"]
-            rows.append(row)
-            print(" | ".join(str(c) for c in row), flush=True)
+    load_before = os.getloadavg()
+    for config in args.configs:
+        shader, views, size, K = config.split(":")
+        views, size, K = int(views), int(size), int(K)
+        r = _run(shader, views, size, K, args.runs, "fused")
+        t = {"error": "skipped"} if args.no_torch else _run(shader, views, size, K, args.runs, "torch")
+        if "error" in r:
+            row = [shader, views, size, K, "", "error: " + r["error"]] + [""] * 8
+        else:
+            P = max(r["filled"], 1)
+            tt = "error" not in t
+            row = [shader, views, size, K, f"{r['filled']:,}", f"{r['fwd_ms']:.0f}", f"{r['fwdbwd_ms']:.0f}",
+                   f"{t['fwdbwd_ms']:.0f}" if tt else t["error"],
+                   f"{t['fwdbwd_ms'] / r['fwdbwd_ms']:.1f}x" if tt else "",
+                   f"{r['fwd_ms'] * 1e6 / P:.0f}", f"{(r['fwdbwd_ms'] - r['fwd_ms']) * 1e6 / P:.0f}",
+                   f"{r['peak_mib']:.0f}", f"{t['peak_mib']:.0f}" if tt else "", f"{r['covered']:.1%}"]
+        rows.append(row)
+        print(" | ".join(str(c) for c in row), flush=True)
+    load_after = os.getloadavg()
     table = markdown_table(header, rows)
     print(table)
+    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
     if not args.no_write:
         body = "\n\n".join([
             "`python benchmarks/render.py` — the textured Spot cow (5,856 faces, 1024^2 texture), full "
-            "`MeshRenderer` (rasterize + mip-mapped texture + Phong + blend). SoftPhong: K=8, "
-            "sigma = gamma = 1e-4, blur_radius = log(1/sigma - 1) * sigma; HardPhong: K=1. fwd+bwd: backward of "
-            "`images.sum()` to a vertex offset and the texture map. Median of "
+            "`MeshRenderer` (rasterize + mip-mapped texture + Phong + blend). SoftPhong: sigma = gamma = 1e-4, "
+            "blur_radius = log(1/sigma - 1) * sigma; HardPhong: blur 0. fwd+bwd: backward of `images.sum()` to a "
+            "vertex offset and the texture map. Each row is timed with the fused CPU kernels and, in the same run, "
+            "through the plain-torch path (`fused_kernels(False)`, same semantics): the speed-up is the honest "
+            "figure on a shared machine. ns/frag: per filled fragment P. Median of "
             f"{args.runs} runs after a warm-up; peak MiB = the configuration's own peak RSS above its baseline "
-            "(one subprocess per row).",
-            f"Machine: {machine_description()}. Load average (1 min) {load_before:.1f} before and "
-            f"{os.getloadavg()[0]:.1f} after the run: a load far above the core count means these times are "
+            "(one subprocess per row and path).",
+            f"Machine: {machine_description()}. Load average (1 min) {load_before[0]:.1f} before and "
+            f"{load_after[0]:.1f} after the run: a load far above the core count means these times are "
             "inflated by other processes sharing the CPU.",
             table,
         ])

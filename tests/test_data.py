@@ -10,7 +10,7 @@ from PIL import Image
 
 import diffras.data
 from diffras.data import cow_path, load_cow
-from diffras.shading.textures import TexturesUV
+from diffras.textures import TexturesUV
 
 DATA_DIR = Path(diffras.data.__file__).parent
 

@@ -21,7 +21,7 @@ _threads.apply_wait_policy()  # first: OpenMP runtimes read it when they load (t
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
+from . import cameras, data, io, losses, ops, raster, shading, structures, textures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
@@ -115,6 +115,7 @@ __all__ = [
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
     "structures",
+    "textures",
     "transforms",
     "vis",
     "workflows",

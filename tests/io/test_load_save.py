@@ -4,7 +4,7 @@ import torch
 import trimesh
 
 from diffras.io import load_mesh, load_mesh_data, load_meshes, meshes_from_data, save_mesh
-from diffras.shading.textures import TexturesAtlas, TexturesUV, TexturesVertex
+from diffras.textures import TexturesAtlas, TexturesUV, TexturesVertex
 from diffras.structures import Meshes
 
 

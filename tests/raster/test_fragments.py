@@ -126,3 +126,70 @@ def test_sparse_k50_only_filled_slots_hold_values():
     assert (frags.pix_to_face[..., 1:] == -1).all()
     assert (frags.zbuf[..., 1:] == -1).all()
     assert (frags.zbuf[..., 0][frags.pix_to_face[..., 0] >= 0] == 1.0).all()
+
+
+def _packed_scene():
+    fv = torch.tensor([[[0.9, 0.8, 1.0], [-0.7, 0.6, 1.5], [0.1, -0.9, 2.0]],
+                       [[0.5, -0.2, 0.8], [-0.5, -0.1, 1.2], [0.0, 0.9, 0.9]]], dtype=torch.float64)
+    return rasterize(fv.reshape(-1, 3), torch.arange(6).view(2, 3), (9, 7), faces_per_pixel=3, blur_radius=0.02,
+                     perspective_correct=True, backend="reference")
+
+
+def test_packed_view_contract():
+    frags = _packed_scene()
+    N, H, W, K = frags.pix_to_face.shape
+    slot = frags.slot_idx
+    P = frags.num_filled
+    assert P == int((frags.pix_to_face >= 0).sum()) and P > 20
+    assert (slot[1:] > slot[:-1]).all()  # strictly increasing: each pixel's fragments contiguous, nearest first
+    n, rest = slot // (H * W * K), slot % (H * W * K)
+    y, x, k = rest // (W * K), (rest // K) % W, rest % K
+    assert torch.equal(frags.face_idx, frags.pix_to_face[n, y, x, k])
+    assert torch.equal(frags.image_idx, n) and torch.equal(frags.pixel_idx, (n * H + y) * W + x)
+    assert torch.equal(frags.bary_packed, frags.bary_coords[n, y, x, k])
+    assert torch.equal(frags.zbuf_packed, frags.zbuf[n, y, x, k])
+    assert torch.equal(frags.dists_packed, frags.dists[n, y, x, k])
+    # A Fragments built from the dense tensors (PyTorch3D's constructor) has the same packed view.
+    dense = Fragments(*frags)
+    for name in ("slot_idx", "face_idx", "bary_packed", "zbuf_packed", "dists_packed"):
+        assert torch.equal(getattr(dense, name), getattr(frags, name)), name
+    # Immutable, as PyTorch3D's frozen dataclass.
+    with pytest.raises(AttributeError):
+        frags.zbuf = frags.zbuf
+
+
+def test_packed_fragments_dense_view_is_lazy_differentiable_and_filled_with_minus_one():
+    p2f = torch.tensor([[-1, 2], [0, -1]]).view(1, 2, 1, 2)
+    slot = torch.tensor([1, 2])
+    bary = torch.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], requires_grad=True)
+    zbuf = torch.tensor([2.0, 3.0], requires_grad=True)
+    dists = torch.tensor([-0.1, 0.2], requires_grad=True)
+    frags = Fragments.from_packed(p2f, slot, bary, zbuf, dists)
+    assert frags.zbuf.flatten().tolist() == [-1.0, 2.0, 3.0, -1.0]
+    assert frags.bary_coords.reshape(-1, 3)[0].tolist() == [-1.0, -1.0, -1.0]
+    assert frags.zbuf is frags.zbuf  # cached
+    (frags.zbuf.sum() + frags.dists.sum() * 2 + frags.bary_coords.sum()).backward()
+    assert zbuf.grad.tolist() == [1.0, 1.0] and dists.grad.tolist() == [2.0, 2.0]
+    assert bary.grad.tolist() == [[1.0] * 3] * 2
+    near = frags.nearest()
+    assert near.pix_to_face.shape == (1, 2, 1, 1) and near.slot_idx.tolist() == [1]
+    assert near.zbuf.flatten().tolist() == [-1.0, 3.0] and near.face_idx.tolist() == [0]
+    det = frags.detach()
+    assert not det.zbuf_packed.requires_grad and torch.equal(det.zbuf, frags.zbuf.detach())
+
+
+def test_as_fragments_wraps_pytorch3d_like_objects_and_rejects_others():
+    from collections import namedtuple
+
+    from diffras.raster.fragments import as_fragments
+
+    frags = _packed_scene()
+    P3D = namedtuple("Fragments", "pix_to_face zbuf bary_coords dists")
+    wrapped = as_fragments(P3D(*frags))
+    assert torch.equal(wrapped.bary_packed, frags.bary_packed)
+    assert as_fragments(frags) is frags
+    with pytest.raises(TypeError, match="fragments"):
+        as_fragments(object())
+    bad = Fragments(frags.pix_to_face, frags.zbuf, frags.bary_coords[..., :2], frags.dists)
+    with pytest.raises(ValueError, match="bary_coords"):
+        bad.bary_packed

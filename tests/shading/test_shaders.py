@@ -17,7 +17,7 @@ from diffras.shading.shade import phong_shading
 from diffras.shading.shaders import (HardDepthShader, HardFlatShader, HardGouraudShader, HardPhongShader,
                                      NormalShader, SoftDepthShader, SoftGouraudShader, SoftPhongShader,
                                      SoftSilhouetteShader)
-from diffras.shading.textures import TexturesVertex
+from diffras.textures import TexturesVertex
 from diffras.structures import Meshes
 
 D = torch.float64

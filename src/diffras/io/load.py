@@ -55,11 +55,11 @@ def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures
     data = data.to(dev)
     textures = None
     if load_textures and data.texture_image is not None and data.verts_uvs is not None:
-        from ..shading.textures import TexturesUV
+        from ..textures import TexturesUV
 
         textures = TexturesUV(maps=[data.texture_image], faces_uvs=[data.faces_uvs], verts_uvs=[data.verts_uvs])
     elif load_textures and data.verts_colors is not None:
-        from ..shading.textures import TexturesVertex
+        from ..textures import TexturesVertex
 
         textures = TexturesVertex(verts_features=[data.verts_colors])
     return Meshes(verts=[data.verts], faces=[data.faces], textures=textures)

@@ -1,19 +1,62 @@
 """The contract between visibility and shading: ``Fragments``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Optional
+from contextlib import contextmanager
+from typing import Optional, Tuple
 
 import torch
 
-__all__ = ["Fragments", "compute_fragments"]
+from ._rule import CLIP_SUM_MIN, EPS, edge, pixel_center
+
+__all__ = ["Fragments", "compute_fragments", "scatter_packed"]
 
 
-@dataclass(frozen=True)
+_FUSED = [True]
+
+
+@contextmanager
+def fused_kernels(enabled: bool):
+    """Context manager: ``with fused_kernels(False):`` forces the plain-torch path of every fused CPU kernel
+    (fragments, interpolation, texture sampling, lighting) inside the block, e.g. to benchmark the fused
+    kernels against the reference path, or to debug. Not thread-safe (a process-wide switch)."""
+    old = _FUSED[0]
+    _FUSED[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _FUSED[0] = old
+
+
+def use_fused(*tensors: torch.Tensor) -> bool:
+    """Whether the fused Numba kernels may run on ``tensors``: CPU float32/float64 tensors of one dtype, and
+    not inside ``fused_kernels(False)``. Anything else (other devices, mixed or other dtypes) takes the
+    plain-torch path, which has the same semantics."""
+    dtypes = {t.dtype for t in tensors}
+    return (_FUSED[0] and all(t.device.type == "cpu" for t in tensors) and len(dtypes) == 1
+            and dtypes <= {torch.float32, torch.float64})
+
+
+def scatter_packed(values: torch.Tensor, slot: torch.Tensor, shape, fill: float = 0.0) -> torch.Tensor:
+    """Dense (*shape, *values.shape[1:]) from packed ``values`` (P, *) at flat indices ``slot`` (P,) int64 into
+    ``shape``, ``fill`` elsewhere. Differentiable w.r.t. ``values`` (gradients flow to the P rows only).
+
+    The one packed -> dense scatter of diffras (fragments, textures, shading, the blend shim use it)."""
+    shape = tuple(int(s) for s in shape)
+    total = 1
+    for s in shape:
+        total *= s
+    rest = tuple(values.shape[1:])
+    # In place on a fresh buffer (recorded by autograd): an out-of-place index_put would copy it once more.
+    out = values.new_full((total,) + rest, fill)
+    if slot.numel():
+        out.index_put_((slot,), values)
+    return out.view(shape + rest)
+
+
 class Fragments:
     """Per-pixel list of the K nearest faces and where the pixel centre lies on each.
 
-    Shapes (see ``docs/conventions.md`` for the symbols and coordinate frames):
+    Dense view, PyTorch3D's (see ``docs/conventions.md`` for the symbols and coordinate frames):
 
     - ``pix_to_face``: (N, H, W, K) int64. ``pix_to_face[n, y, x, k] = f`` means the k-th nearest face
       covering (or within ``blur_radius`` of) the centre of pixel (y, x) of image n is *packed* face f;
@@ -24,21 +67,186 @@ class Fragments:
     - ``dists``: (N, H, W, K) float, signed squared distance in NDC (x, y) from the pixel centre to the
       face's 2D triangle boundary, negative inside; -1 where empty.
 
-    ``zbuf``, ``bary_coords`` and ``dists`` are differentiable with respect to vertex positions and camera
-    parameters; ``pix_to_face`` is integer and carries no gradient.
+    Packed view (what the shaders use; the P filled slots only, ordered by flat slot index, so each
+    pixel's fragments are contiguous and nearest first): for ``p`` in ``[0, P)``,
+
+    - ``slot_idx[p]``: (P,) int64, flat index ``((n * H + y) * W + x) * K + k`` of filled slot p (increasing);
+    - ``face_idx[p] = pix_to_face[n, y, x, k]``; ``pixel_idx[p] = (n * H + y) * W + x``;
+      ``image_idx[p] = n`` (all (P,) int64);
+    - ``bary_packed[p] = bary_coords[n, y, x, k]`` (P, 3), ``zbuf_packed[p]`` (P,), ``dists_packed[p]`` (P,).
+
+    Built by the rasterizer from packed values (``Fragments.from_packed``), the dense ``zbuf``,
+    ``bary_coords`` and ``dists`` are scattered from them on first access and cached; built from dense
+    tensors (``Fragments(pix_to_face, zbuf, bary_coords, dists)``, PyTorch3D's constructor), the packed
+    values are gathered from them on first access. Either way both views agree and are differentiable
+    with respect to vertex positions and camera parameters; ``pix_to_face`` carries no gradient.
+    Immutable: fields cannot be reassigned (as PyTorch3D's frozen dataclass).
     """
 
-    pix_to_face: torch.Tensor
-    zbuf: torch.Tensor
-    bary_coords: torch.Tensor
-    dists: torch.Tensor
+    __slots__ = ("_p2f", "_dense", "_packed", "_index", "_is_packed")
 
+    def __init__(self, pix_to_face: torch.Tensor, zbuf: torch.Tensor, bary_coords: torch.Tensor,
+                 dists: torch.Tensor) -> None:
+        object.__setattr__(self, "_p2f", pix_to_face)
+        object.__setattr__(self, "_dense", [zbuf, bary_coords, dists])
+        object.__setattr__(self, "_packed", None)
+        object.__setattr__(self, "_index", None)
+        object.__setattr__(self, "_is_packed", False)
+
+    @classmethod
+    def from_packed(cls, pix_to_face: torch.Tensor, slot_idx: torch.Tensor, bary: torch.Tensor,
+                    zbuf: torch.Tensor, dists: torch.Tensor) -> "Fragments":
+        """Fragments from the values of the P filled slots.
+
+        Args:
+            pix_to_face: (N, H, W, K) int64, -1 where empty.
+            slot_idx: (P,) int64, increasing flat indices into ``pix_to_face`` of exactly its filled slots.
+            bary, zbuf, dists: (P, 3), (P,), (P,) float values of those slots (differentiable).
+        """
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "_p2f", pix_to_face)
+        object.__setattr__(obj, "_dense", None)
+        object.__setattr__(obj, "_packed", [bary, zbuf, dists])
+        object.__setattr__(obj, "_index", (slot_idx, None))
+        object.__setattr__(obj, "_is_packed", True)
+        return obj
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Fragments is immutable: cannot assign {name!r}")
+
+    # ---- dense view ----------------------------------------------------------------------------
+    @property
+    def pix_to_face(self) -> torch.Tensor:
+        return self._p2f
+
+    def _dense_field(self, i: int) -> torch.Tensor:
+        """Dense zbuf (i = 0), bary_coords (1) or dists (2); scattered from the packed values (fill -1,
+        PyTorch3D's) on first access and cached."""
+        if self._dense is None:
+            object.__setattr__(self, "_dense", [None, None, None])
+        t = self._dense[i]
+        if t is None:
+            t = scatter_packed(self._packed[(1, 0, 2)[i]], self.slot_idx, self._p2f.shape, -1.0)
+            self._dense[i] = t
+        return t
+
+    @property
+    def zbuf(self) -> torch.Tensor:
+        return self._dense_field(0)
+
+    @property
+    def bary_coords(self) -> torch.Tensor:
+        return self._dense_field(1)
+
+    @property
+    def dists(self) -> torch.Tensor:
+        return self._dense_field(2)
+
+    # ---- packed view ---------------------------------------------------------------------------
+    def _slots(self):
+        if self._index is None:
+            p2f = self._p2f
+            if not isinstance(p2f, torch.Tensor) or p2f.dim() != 4:
+                raise ValueError(f"fragments.pix_to_face: expected an (N, H, W, K) tensor, got "
+                                 f"{getattr(p2f, 'shape', type(p2f).__name__)}")
+            flat = p2f.reshape(-1)
+            slot = torch.nonzero(flat >= 0).squeeze(1)
+            object.__setattr__(self, "_index", (slot, flat[slot]))
+        slot, face = self._index
+        if face is None:
+            face = self._p2f.reshape(-1)[slot]
+            object.__setattr__(self, "_index", (slot, face))
+        return slot, face
+
+    @property
+    def slot_idx(self) -> torch.Tensor:
+        return self._slots()[0]
+
+    @property
+    def face_idx(self) -> torch.Tensor:
+        return self._slots()[1]
+
+    @property
+    def pixel_idx(self) -> torch.Tensor:
+        return torch.div(self.slot_idx, self._p2f.shape[3], rounding_mode="floor")
+
+    @property
+    def image_idx(self) -> torch.Tensor:
+        per_image = max(self._p2f[0].numel(), 1) if self._p2f.shape[0] else 1
+        return torch.div(self.slot_idx, per_image, rounding_mode="floor")
+
+    @property
+    def num_filled(self) -> int:
+        """P, the number of filled slots."""
+        return int(self.slot_idx.shape[0])
+
+    def _packed_field(self, i: int) -> torch.Tensor:
+        """Packed bary (i = 0), zbuf (1) or dists (2); gathered from the dense tensor on first access."""
+        if self._packed is None:
+            object.__setattr__(self, "_packed", [None, None, None])
+        t = self._packed[i]
+        if t is None:
+            name, dense = (("bary_coords", self._dense[1]), ("zbuf", self._dense[0]), ("dists", self._dense[2]))[i]
+            want = tuple(self._p2f.shape) + ((3,) if i == 0 else ())
+            if not isinstance(dense, torch.Tensor) or tuple(dense.shape) != want:
+                got = tuple(dense.shape) if isinstance(dense, torch.Tensor) else type(dense).__name__
+                raise ValueError(f"fragments.{name}: expected shape {want}, got {got}")
+            t = dense.reshape((-1, 3) if i == 0 else (-1,))[self.slot_idx]
+            self._packed[i] = t
+        return t
+
+    def _packed_values(self):
+        return tuple(self._packed_field(i) for i in range(3))
+
+    @property
+    def bary_packed(self) -> torch.Tensor:
+        return self._packed_field(0)
+
+    @property
+    def zbuf_packed(self) -> torch.Tensor:
+        return self._packed_field(1)
+
+    @property
+    def dists_packed(self) -> torch.Tensor:
+        return self._packed_field(2)
+
+    # ---- helpers -------------------------------------------------------------------------------
     def detach(self) -> "Fragments":
-        return Fragments(*(getattr(self, f.name).detach() for f in fields(self)))
+        if self._is_packed:
+            slot, _ = self._slots()
+            out = Fragments.from_packed(self._p2f, slot, *(t.detach() for t in self._packed))
+            return out
+        return Fragments(self._p2f, *(t.detach() if isinstance(t, torch.Tensor) else t for t in self._dense))
+
+    def nearest(self) -> "Fragments":
+        """The K = 1 slice (each pixel's nearest fragment), from the packed values (no dense copy)."""
+        K = self._p2f.shape[3]
+        if K == 1:
+            return self
+        slot, _ = self._slots()
+        keep = torch.nonzero(slot % K == 0).squeeze(1)
+        bary, zbuf, dists = self._packed_values()
+        return Fragments.from_packed(self._p2f[..., :1], torch.div(slot[keep], K, rounding_mode="floor"),
+                                     bary[keep], zbuf[keep], dists[keep])
 
     def __iter__(self):
         # Unpacks like PyTorch3D's namedtuple: ``pix_to_face, zbuf, bary, dists = fragments``.
-        return iter(tuple(getattr(self, f.name) for f in fields(self)))
+        return iter((self.pix_to_face, self.zbuf, self.bary_coords, self.dists))
+
+    def __repr__(self) -> str:
+        return f"Fragments(pix_to_face={tuple(self._p2f.shape)}, filled={self.num_filled})"
+
+
+def as_fragments(fragments) -> Fragments:
+    """``fragments`` itself, or a :class:`Fragments` wrapping any object with PyTorch3D's fields
+    (``pix_to_face``, ``zbuf``, ``bary_coords``, ``dists``; missing ones are None), e.g. PyTorch3D's own."""
+    if isinstance(fragments, Fragments):
+        return fragments
+    if not hasattr(fragments, "pix_to_face"):
+        raise TypeError(f"fragments: expected a Fragments (or an object with pix_to_face, zbuf, bary_coords and "
+                        f"dists), got {type(fragments).__name__}")
+    return Fragments(fragments.pix_to_face, getattr(fragments, "zbuf", None), getattr(fragments, "bary_coords", None),
+                     getattr(fragments, "dists", None))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,14 +256,10 @@ class Fragments:
 # (and diffras.raster.visibility, which decides which faces are here).
 # ---------------------------------------------------------------------------------------------
 
-# PyTorch3D's kEpsilon: barycentric denominator offset and zero-length segment threshold.
-_EPS = 1e-8
-# Floor of the clipped barycentric sum (PyTorch3D's BarycentricClipForward).
-_CLIP_SUM_MIN = 1e-5
-
-
-def _edge(px, py, ax, ay, bx, by):
-    return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
+# The rule's constants and edge function come from the leaf module every raster backend shares.
+_EPS = EPS
+_CLIP_SUM_MIN = CLIP_SUM_MIN
+_edge = edge
 
 
 def _away_from_zero(x: torch.Tensor, floor: float) -> torch.Tensor:
@@ -137,8 +341,8 @@ def pixel_centers_of(flat_pix: torch.Tensor, image_size, dtype: torch.dtype):
     S = float(min(H, W))
     x = flat_pix % W
     y = (flat_pix // W) % H
-    px = (W - 2.0 * x.to(dtype) - 1.0) / S
-    py = (H - 2.0 * y.to(dtype) - 1.0) / S
+    px = pixel_center(x.to(dtype), W, S)
+    py = pixel_center(y.to(dtype), H, S)
     return px, py
 
 
@@ -149,20 +353,14 @@ def scatter_fragments(
     zbuf: torch.Tensor,
     dists: torch.Tensor,
 ) -> Fragments:
-    """Dense :class:`Fragments` from values at M filled slots.
+    """:class:`Fragments` from values at M filled slots (kept packed; the dense view is built on demand).
 
     Args:
         pix_to_face: (N, H, W, K) int64, the final face indices (-1 where empty).
-        slot: (M,) int64 flat indices into ``pix_to_face`` of the filled slots.
+        slot: (M,) int64 increasing flat indices into ``pix_to_face`` of its filled slots.
         bary, zbuf, dists: (M, 3), (M,), (M,) values of those slots (differentiable).
     """
-    shape = tuple(pix_to_face.shape)
-    total = pix_to_face.numel()
-    # Out-of-place index_put keeps the graph: gradients flow to the M values only.
-    z = zbuf.new_full((total,), -1.0).index_put((slot,), zbuf)
-    d = dists.new_full((total,), -1.0).index_put((slot,), dists)
-    b = bary.new_full((total, 3), -1.0).index_put((slot,), bary)
-    return Fragments(pix_to_face, z.view(shape), b.view(shape + (3,)), d.view(shape))
+    return Fragments.from_packed(pix_to_face, slot, bary, zbuf, dists)
 
 
 def compute_fragments(
@@ -172,6 +370,7 @@ def compute_fragments(
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
     fused: Optional[bool] = None,
+    verts_faces: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> Fragments:
     """Differentiable :class:`Fragments` from a visibility result and the projected faces.
 
@@ -182,27 +381,32 @@ def compute_fragments(
         perspective_correct, clip_barycentric_coords: as in :class:`RasterSettings`.
         fused: use the fused CPU kernel (one numba pass, hand-written backward, tested against the
             torch path); None: when ``face_verts`` is a float32/float64 CPU tensor. False: plain
-            torch autograd (any device).
+            torch autograd (any device). ``fused_kernels(False)`` forces False.
+        verts_faces: optional ``(verts (V, 3), faces (F, 3))`` with ``face_verts == verts[faces]``; the
+            fused kernel then reads and differentiates ``verts`` directly (no (F, 3, 3) gradient).
 
     Returns:
-        :class:`Fragments` with ``pix_to_face`` as given. Work and memory scale with the number of
-        filled slots, not with N * H * W * K (the fused kernel scans the K slots of each pixel once).
+        :class:`Fragments` holding the packed values of the P filled slots (the dense view is built
+        on first access). Work and memory scale with P, not with N * H * W * K.
     """
-    if fused is None:
-        fused = face_verts.device.type == "cpu" and face_verts.dtype in (torch.float32, torch.float64)
-    if fused:
-        from ._fragments_numba import fused_fragments
-
-        faces = torch.arange(face_verts.shape[0] * 3, device=face_verts.device).view(-1, 3)
-        zbuf, bary, dists = fused_fragments(
-            face_verts.reshape(-1, 3), faces, pix_to_face, perspective_correct, clip_barycentric_coords
-        )
-        return Fragments(pix_to_face, zbuf, bary, dists)
-    N, H, W, K = pix_to_face.shape
+    if fused is None or not _FUSED[0]:
+        fused = use_fused(face_verts)
     flat = pix_to_face.reshape(-1)
     slot = torch.nonzero(flat >= 0).squeeze(1)
     faces = flat[slot]
-    px, py = pixel_centers_of(slot // K, (H, W), face_verts.dtype)
+    N, H, W, K = pix_to_face.shape
+    if fused:
+        from ._fragments_numba import fused_fragments_packed
+
+        if verts_faces is None:
+            verts = face_verts.reshape(-1, 3)
+            corner = torch.arange(face_verts.shape[0] * 3, device=face_verts.device).view(-1, 3)
+        else:
+            verts, corner = verts_faces
+        bary, zbuf, dists = fused_fragments_packed(verts, corner, slot, faces, (H, W, K), perspective_correct,
+                                                   clip_barycentric_coords)
+        return Fragments.from_packed(pix_to_face, slot, bary, zbuf, dists)
+    px, py = pixel_centers_of(torch.div(slot, K, rounding_mode="floor"), (H, W), face_verts.dtype)
     bary, zbuf, dists = fragment_values(
         face_verts[faces],
         px,
@@ -210,4 +414,4 @@ def compute_fragments(
         perspective_correct=perspective_correct,
         clip_barycentric_coords=clip_barycentric_coords,
     )
-    return scatter_fragments(pix_to_face, slot, bary, zbuf, dists)
+    return Fragments.from_packed(pix_to_face, slot, bary, zbuf, dists)

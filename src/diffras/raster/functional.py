@@ -199,9 +199,4 @@ def rasterize_face_verts(
         vis = torch.where(culled[:, None, None], sentinel, vis)
     p2f, covering = visible_faces(vis, first, num, settings)
     p2f = keep_covering_face(p2f, covering, settings.keep_covering)
-    if fused and verts_faces is not None:
-        from ._fragments_numba import fused_fragments
-
-        zbuf, bary, dists = fused_fragments(verts_faces[0], verts_faces[1], p2f, **frag_kw)
-        return Fragments(p2f, zbuf, bary, dists)
-    return compute_fragments(face_verts, p2f, fused=fused, **frag_kw)
+    return compute_fragments(face_verts, p2f, fused=fused, verts_faces=verts_faces if fused else None, **frag_kw)

@@ -6,7 +6,7 @@ compose them (``SoftPhongShader``, ...). See docs/conventions.md for shape symbo
 lights and shading live in world space.
 """
 from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
-from .interpolate import interpolate_face_attributes
+from ..textures.interpolate import interpolate_face_attributes
 from .lighting import AmbientLights, DirectionalLights, PointLights, SpotLights, diffuse, specular
 from .materials import Materials
 from .shade import flat_shading, gouraud_shading, phong_shading
@@ -23,7 +23,7 @@ from .shaders import (
     SoftSilhouetteShader,
 )
 from .soft_blur import soft_blur_radius
-from .textures import TexturesAtlas, TexturesUV, TexturesVertex
+from ..textures import TexturesAtlas, TexturesUV, TexturesVertex
 
 __all__ = [
     "AmbientLights",

@@ -1,9 +1,11 @@
 """Per-fragment lighting: Phong (per pixel), Gouraud (per vertex) and flat (per face) shading.
 
-Each function returns the shaded colour of every fragment, (N, H, W, K, C), which a blending function
-turns into an image. Shading happens in **world space**: fragment positions and normals are interpolated
-from the world-space vertices and vertex normals, and the camera position is
-``cameras.get_camera_center()``. For every fragment, as PyTorch3D::
+Each ``*_shading`` function returns the shaded colour of every fragment, (N, H, W, K, C), which a blending
+function turns into an image; each ``*_packed`` twin returns the colours of the P filled fragments only,
+(P, C) in ``Fragments.slot_idx`` order (what the shaders use: no dense (N, H, W, K, C) tensor).
+
+Shading happens in **world space**: fragment positions and normals are interpolated from the world-space
+vertices and vertex normals, and the camera position is ``cameras.get_camera_center()``. For every fragment, as PyTorch3D::
 
     colour = (ambient + diffuse) * texel + specular
     ambient = material.ambient_color * light.ambient_color
@@ -20,20 +22,35 @@ from typing import Any, Tuple
 import torch
 
 from .._validation import check_index_range
+from ..raster.fragments import Fragments, as_fragments, scatter_packed, use_fused
+from ..textures.interpolate import interpolate_packed
 from ._batched import batch_view
-from .interpolate import interpolate_face_attributes
+from .lighting import DirectionalLights, PointLights
+from .materials import Materials
 
-__all__ = ["flat_shading", "gouraud_shading", "phong_shading", "sample_texels"]
+__all__ = ["flat_packed", "flat_shading", "gouraud_packed", "gouraud_shading", "phong_packed", "phong_shading",
+           "sample_texels", "sample_texels_packed"]
+
+
+def sample_texels_packed(meshes: Any, fragments: Fragments) -> torch.Tensor:
+    """Texture colour of the P filled fragments, (P, C): ``meshes.textures.sample_textures_packed`` (or the
+    dense ``sample_textures`` gathered, for texture classes without it); white (C = 3) without textures."""
+    textures = getattr(meshes, "textures", None)
+    bary = fragments.bary_packed
+    if textures is None:
+        return torch.ones((bary.shape[0], 3), dtype=bary.dtype, device=bary.device)
+    if hasattr(textures, "sample_textures_packed"):
+        return textures.sample_textures_packed(fragments, meshes)
+    dense = textures.sample_textures(fragments, meshes)
+    return dense.reshape(-1, dense.shape[-1])[fragments.slot_idx]
 
 
 def sample_texels(meshes: Any, fragments: Any) -> torch.Tensor:
-    """Texture colour of every fragment, (N, H, W, K, C): ``meshes.textures.sample_textures``; white (C = 3)
-    when the meshes have no textures (so untextured meshes render as shaded white)."""
-    textures = getattr(meshes, "textures", None)
-    if textures is None:
-        return torch.ones(fragments.bary_coords.shape, dtype=fragments.bary_coords.dtype,
-                          device=fragments.bary_coords.device)
-    return textures.sample_textures(fragments, meshes)
+    """Texture colour of every fragment, (N, H, W, K, C), 0 in empty slots (:func:`sample_texels_packed`
+    scattered)."""
+    fragments = as_fragments(fragments)
+    vals = sample_texels_packed(meshes, fragments)
+    return scatter_packed(vals, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
 
 
 def _check_batches(N: int, lights: Any, materials: Any, camera_position: torch.Tensor) -> None:
@@ -58,18 +75,37 @@ def apply_lighting(points: torch.Tensor, normals: torch.Tensor, lights: Any, cam
     return ambient, diffuse, specular
 
 
-def _filled(fragments: Any, num_faces: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat indices (M,) of the filled fragment slots, their packed faces (M,) and image indices (M,)."""
-    p2f = fragments.pix_to_face.reshape(-1)
-    sel = (p2f >= 0).nonzero().squeeze(1)
-    check_index_range(p2f[sel], "fragments.pix_to_face", num_faces)
-    per_image = fragments.pix_to_face[0].numel() if fragments.pix_to_face.shape[0] else 1
-    return sel, p2f[sel], torch.div(sel, per_image, rounding_mode="floor")
+def _checked(fragments: Any, num_faces: int) -> Fragments:
+    fragments = as_fragments(fragments)
+    check_index_range(fragments.face_idx, "fragments.pix_to_face", num_faces)
+    return fragments
 
 
 def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
                   lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
-    """(M, C) ``(ambient + diffuse) * texels + specular`` for M fragments of images ``image_idx``."""
+    """(P, C) ``(ambient + diffuse) * texels + specular`` for P fragments of images ``image_idx``: the fused
+    kernel for point/directional lights on CPU float32/float64 tensors, else the torch path (the reference)."""
+    if _fusable(points, normals, texels, lights, cam, materials):
+        from ._lighting_numba import fused_phong
+
+        return fused_phong(points, normals, texels, image_idx, lights, materials, cam)
+    return _light_torch(points, normals, texels, image_idx, lights, cam, materials)
+
+
+def _fusable(points, normals, texels, lights, cam, materials) -> bool:
+    if type(lights) not in (PointLights, DirectionalLights) or type(materials) is not Materials:
+        return False
+    C = texels.shape[-1]
+    colors = [lights.ambient_color, lights.diffuse_color, lights.specular_color, materials.ambient_color,
+              materials.diffuse_color, materials.specular_color]
+    tensors = [points, normals, texels, cam, materials.shininess] + colors
+    return (use_fused(points, normals, texels) and all(t.device.type == "cpu" for t in tensors)
+            and all(t.shape[-1] == C for t in colors) and texels.dim() == 2)
+
+
+def _light_torch(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
+                 lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
+    """The plain-torch :func:`_light_filled` (any device, any light with PyTorch3D's interface)."""
     if len(lights) > 1:
         lights = lights.gather_props(image_idx)
     if len(materials) > 1:
@@ -80,12 +116,54 @@ def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Ten
     return (ambient + diffuse) * texels + specular
 
 
-def _scatter(values: torch.Tensor, sel: torch.Tensor, fragments: Any) -> torch.Tensor:
-    """(N, H, W, K, C): ``values`` (M, C) at the filled slots ``sel``, 0 elsewhere."""
-    shape = fragments.pix_to_face.shape
-    # In place on a fresh buffer: the out-of-place index_copy would copy the whole (N*H*W*K, C) buffer once more.
-    out = values.new_zeros(shape.numel(), values.shape[-1]).index_copy_(0, sel, values)
-    return out.view(shape + (values.shape[-1],))
+def _packed_texels(texels: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+    """(P, C) texels of the filled fragments from (P, C) packed or (N, H, W, K, C) dense ``texels``."""
+    if texels.dim() == 2 and texels.shape[0] == fragments.num_filled:
+        return texels
+    if texels.shape[:4] != fragments.pix_to_face.shape or texels.dim() != 5:
+        raise ValueError(f"texels: expected shape {tuple(fragments.pix_to_face.shape)} + (C,) or "
+                         f"({fragments.num_filled}, C), got {tuple(texels.shape)}")
+    return texels.reshape(-1, texels.shape[-1])[fragments.slot_idx]
+
+
+def phong_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
+                 texels: torch.Tensor) -> torch.Tensor:
+    """:func:`phong_shading` of the P filled fragments only: texels (P, C) (or dense), returns (P, C)."""
+    cam = cameras.get_camera_center()
+    _check_batches(len(meshes), lights, materials, cam)
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    fragments = _checked(fragments, faces.shape[0])
+    tex = _packed_texels(texels, fragments)
+    # Position and normal interpolated together: per-face rows of 6 values per corner.
+    face_attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
+    pix = interpolate_packed(fragments.face_idx, fragments.bary_packed.to(verts.dtype), face_attrs)
+    return _light_filled(pix[:, :3], pix[:, 3:], tex, fragments.image_idx, lights, cam, materials)
+
+
+def flat_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
+                texels: torch.Tensor) -> torch.Tensor:
+    """:func:`flat_shading` of the P filled fragments only: texels (P, C) (or dense), returns (P, C)."""
+    cam = cameras.get_camera_center()
+    _check_batches(len(meshes), lights, materials, cam)
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    fragments = _checked(fragments, faces.shape[0])
+    tex = _packed_texels(texels, fragments)
+    per_face = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
+    pix = per_face.index_select(0, fragments.face_idx)
+    return _light_filled(pix[:, :3], pix[:, 3:], tex, fragments.image_idx, lights, cam, materials)
+
+
+def gouraud_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
+    """:func:`gouraud_shading` of the P filled fragments only, (P, C)."""
+    fragments = _checked(fragments, meshes.faces_packed().shape[0])
+    shaded = _gouraud_corners(meshes, lights, cameras, materials)
+    return interpolate_packed(fragments.face_idx, fragments.bary_packed, shaded)
+
+
+def _scatter(values: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+    return scatter_packed(values, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
 
 
 def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
@@ -98,54 +176,24 @@ def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materi
 
     Returns:
         (N, H, W, K, C) ``(ambient + diffuse) * texels + specular``; 0 in empty slots. Only filled slots are
-        computed (the cost follows the covered fragments, not N * H * W * K).
+        computed (:func:`phong_packed`, what the shaders use, then scattered).
     """
-    cam = cameras.get_camera_center()
-    _check_batches(len(meshes), lights, materials, cam)
-    verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
-    # Position and normal interpolated together: per-face rows of 18 values gathered once (contiguous rows
-    # gather faster than three 6-value vertex rows per fragment).
-    face_attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
-    attrs = face_attrs.reshape(-1, 18).index_select(0, face_idx).view(-1, 3, 6)
-    bary = fragments.bary_coords.reshape(-1, 3)[sel].to(verts.dtype)
-    pix = torch.einsum("mi,mid->md", bary, attrs)
-    tex = texels.reshape(-1, texels.shape[-1])[sel]
-    colors = _light_filled(pix[:, :3], pix[:, 3:], tex, image_idx, lights, cam, materials)
-    return _scatter(colors, sel, fragments)
+    fragments = as_fragments(fragments)
+    return _scatter(phong_packed(meshes, fragments, lights, cameras, materials, texels), fragments)
 
 
 def flat_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
                  texels: torch.Tensor) -> torch.Tensor:
     """Per-face lighting at the face centroid with the face normal (``(v1 - v0) x (v2 - v0)``, unit).
 
-    Same arguments and return as :func:`phong_shading`.
+    Same arguments and return as :func:`phong_shading` (:func:`flat_packed` scattered).
     """
-    cam = cameras.get_camera_center()
-    _check_batches(len(meshes), lights, materials, cam)
-    verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    sel, face_idx, image_idx = _filled(fragments, faces.shape[0])
-    per_face = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
-    pix = per_face.index_select(0, face_idx)
-    centroids, normals = pix[:, :3], pix[:, 3:]
-    tex = texels.reshape(-1, texels.shape[-1])[sel]
-    colors = _light_filled(centroids, normals, tex, image_idx, lights, cam, materials)
-    return _scatter(colors, sel, fragments)
+    fragments = as_fragments(fragments)
+    return _scatter(flat_packed(meshes, fragments, lights, cameras, materials, texels), fragments)
 
 
-def gouraud_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
-    """Per-vertex lighting, then barycentric interpolation of the lit colours.
-
-    Vertices are lit once each (world position and area-weighted vertex normal); the colour at a face
-    corner is ``corner_colour * (ambient + diffuse) + specular``, where ``corner_colour`` comes from
-    ``meshes.textures.faces_verts_textures_packed(meshes)`` ((sum F, 3, C): the vertex colours for
-    ``TexturesVertex``; any textures class implementing it works), or white without textures.
-
-    Returns:
-        (N, H, W, K, C).
-    """
+def _gouraud_corners(meshes: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
+    """(F, 3, C) lit colour of every packed face corner (vertices lit once each)."""
     cam = cameras.get_camera_center()
     N = len(meshes)
     _check_batches(N, lights, materials, cam)
@@ -170,5 +218,19 @@ def gouraud_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, mate
         cam = cam[idx.to(cam.device)] if cam.shape[0] > 1 else cam
     ambient, diffuse, specular = apply_lighting(verts, normals, lights, cam, materials)
     ambient_diffuse = (ambient + diffuse).expand(verts.shape[0], -1)
-    shaded = corner * ambient_diffuse[faces] + specular[faces]  # (F, 3, C)
-    return interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, shaded)
+    return corner * ambient_diffuse[faces] + specular[faces]  # (F, 3, C)
+
+
+def gouraud_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
+    """Per-vertex lighting, then barycentric interpolation of the lit colours.
+
+    Vertices are lit once each (world position and area-weighted vertex normal); the colour at a face
+    corner is ``corner_colour * (ambient + diffuse) + specular``, where ``corner_colour`` comes from
+    ``meshes.textures.faces_verts_textures_packed(meshes)`` ((sum F, 3, C): the vertex colours for
+    ``TexturesVertex``; any textures class implementing it works), or white without textures.
+
+    Returns:
+        (N, H, W, K, C) (:func:`gouraud_packed` scattered).
+    """
+    fragments = as_fragments(fragments)
+    return _scatter(gouraud_packed(meshes, fragments, lights, cameras, materials), fragments)

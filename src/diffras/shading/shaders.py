@@ -17,13 +17,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validation import check_choice
-from ..raster.fragments import Fragments
-from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
-from .interpolate import interpolate_face_attributes
+from .._validation import check_choice, check_index_range
+from ..raster.fragments import Fragments, as_fragments
+from ..textures.interpolate import interpolate_packed
+from .blending import blend_packed
+from .blending import BlendParams
 from .lighting import PointLights
 from .materials import Materials
-from .shade import flat_shading, gouraud_shading, phong_shading, sample_texels
+from .shade import flat_packed, gouraud_packed, phong_packed, sample_texels_packed
 
 __all__ = [
     "HardDepthShader",
@@ -87,24 +88,25 @@ class ShaderBase(nn.Module):
         return super().to(*args, **kwargs)
 
 
-def _nearest(fragments: Fragments) -> Fragments:
-    """The K = 1 slice: a hard blend reads only the nearest fragment, so the hard shaders shade only it
-    (same image as shading all K, K times less work)."""
-    if fragments.pix_to_face.shape[-1] == 1:
-        return fragments
-    return Fragments(fragments.pix_to_face[..., :1], fragments.zbuf[..., :1], fragments.bary_coords[..., :1, :],
-                     fragments.dists[..., :1])
+def _blend(rule: str, colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams, znear=None,
+           zfar=None) -> torch.Tensor:
+    """Blend the (P, C) colours of the filled fragments (``blending.blend_packed``: fused on the CPU)."""
+    return blend_packed(rule, colors, fragments.slot_idx, fragments.zbuf_packed if rule == "softmax" else None,
+                        fragments.dists_packed if rule != "hard" else None, fragments.pix_to_face.shape,
+                        blend_params, znear=znear, zfar=zfar)
 
 
 class HardPhongShader(ShaderBase):
-    """Per-pixel (Phong) lighting, nearest fragment's colour (hard blend). Output (N, H, W, 4)."""
+    """Per-pixel (Phong) lighting, nearest fragment's colour (hard blend). Output (N, H, W, 4).
+
+    A hard blend reads only each pixel's nearest fragment, so only those are shaded."""
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
-        fragments = _nearest(fragments)
-        texels = sample_texels(meshes, fragments)
-        colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
-        return hard_rgb_blend(colors, fragments, blend_params)
+        fragments = as_fragments(fragments).nearest()
+        texels = sample_texels_packed(meshes, fragments)
+        colors = phong_packed(meshes, fragments, lights, cameras, materials, texels)
+        return _blend("hard", colors, fragments, blend_params)
 
 
 class SoftPhongShader(ShaderBase):
@@ -113,10 +115,11 @@ class SoftPhongShader(ShaderBase):
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
-        texels = sample_texels(meshes, fragments)
-        colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
+        fragments = as_fragments(fragments)
+        texels = sample_texels_packed(meshes, fragments)
+        colors = phong_packed(meshes, fragments, lights, cameras, materials, texels)
         znear, zfar = self._planes(cameras, blend_params, kwargs)
-        return softmax_rgb_blend(colors, fragments, blend_params, znear=znear, zfar=zfar)
+        return _blend("softmax", colors, fragments, blend_params, znear, zfar)
 
 
 class HardGouraudShader(ShaderBase):
@@ -124,9 +127,9 @@ class HardGouraudShader(ShaderBase):
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
-        fragments = _nearest(fragments)
-        colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
-        return hard_rgb_blend(colors, fragments, blend_params)
+        fragments = as_fragments(fragments).nearest()
+        colors = gouraud_packed(meshes, fragments, lights, cameras, materials)
+        return _blend("hard", colors, fragments, blend_params)
 
 
 class SoftGouraudShader(ShaderBase):
@@ -134,9 +137,10 @@ class SoftGouraudShader(ShaderBase):
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
-        colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
+        fragments = as_fragments(fragments)
+        colors = gouraud_packed(meshes, fragments, lights, cameras, materials)
         znear, zfar = self._planes(cameras, blend_params, kwargs)
-        return softmax_rgb_blend(colors, fragments, blend_params, znear=znear, zfar=zfar)
+        return _blend("softmax", colors, fragments, blend_params, znear, zfar)
 
 
 class HardFlatShader(ShaderBase):
@@ -144,10 +148,10 @@ class HardFlatShader(ShaderBase):
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
-        fragments = _nearest(fragments)
-        texels = sample_texels(meshes, fragments)
-        colors = flat_shading(meshes, fragments, lights, cameras, materials, texels)
-        return hard_rgb_blend(colors, fragments, blend_params)
+        fragments = as_fragments(fragments).nearest()
+        texels = sample_texels_packed(meshes, fragments)
+        colors = flat_packed(meshes, fragments, lights, cameras, materials, texels)
+        return _blend("hard", colors, fragments, blend_params)
 
 
 class SoftSilhouetteShader(nn.Module):
@@ -162,8 +166,12 @@ class SoftSilhouetteShader(nn.Module):
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def forward(self, fragments: Any, meshes: Any = None, **kwargs: Any) -> torch.Tensor:
-        colors = torch.ones_like(fragments.bary_coords)
-        return sigmoid_alpha_blend(colors, fragments, kwargs.get("blend_params", self.blend_params))
+        fragments = as_fragments(fragments)
+        dists = fragments.dists_packed
+        colors = torch.ones((dists.shape[0], 1), dtype=dists.dtype, device=dists.device)
+        alpha = _blend("sigmoid", colors, fragments, kwargs.get("blend_params", self.blend_params))[..., 1:]
+        # RGB is 1 everywhere, empty pixels included (as PyTorch3D, which blends all-ones colours).
+        return torch.cat([torch.ones_like(alpha).expand(alpha.shape[:-1] + (3,)), alpha], dim=-1)
 
 
 class HardDepthShader(ShaderBase):
@@ -222,17 +230,19 @@ class NormalShader(ShaderBase):
 
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         blend_params = kwargs.get("blend_params", self.blend_params)
-        fragments = _nearest(fragments)
+        fragments = as_fragments(fragments).nearest()
         faces = meshes.faces_packed()
-        normals = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords,
-                                              meshes.verts_normals_packed()[faces])
+        check_index_range(fragments.face_idx, "fragments.pix_to_face", faces.shape[0])
+        normals = interpolate_packed(fragments.face_idx, fragments.bary_packed, meshes.verts_normals_packed()[faces])
         if self.space == "view":
             R = self._get_cameras(kwargs).R.to(normals)
-            if R.shape[0] not in (1, normals.shape[0]):
-                raise ValueError(f"cameras: expected a batch of 1 or {normals.shape[0]}, got {R.shape[0]}")
-            normals = torch.einsum("nhwki,nij->nhwkj", normals, R.expand(normals.shape[0], 3, 3))
+            N = fragments.pix_to_face.shape[0]
+            if R.shape[0] not in (1, N):
+                raise ValueError(f"cameras: expected a batch of 1 or {N}, got {R.shape[0]}")
+            R = R[fragments.image_idx] if R.shape[0] > 1 else R.expand(normals.shape[0], 3, 3)
+            normals = torch.einsum("pi,pij->pj", normals, R)
         normals = F.normalize(normals, p=2, dim=-1, eps=1e-6)
-        return hard_rgb_blend((normals + 1.0) * 0.5, fragments, blend_params)
+        return _blend("hard", (normals + 1.0) * 0.5, fragments, blend_params)
 
 
 def _per_image(value: Any, like: torch.Tensor) -> torch.Tensor:

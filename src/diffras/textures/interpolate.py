@@ -1,16 +1,43 @@
 """Barycentric interpolation of per-face-corner attributes over the fragments."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from .._validation import check_finite, check_index_range, check_same_device, check_tensor
+from ..raster.fragments import scatter_packed, use_fused
 
-__all__ = ["interpolate_face_attributes"]
+__all__ = ["interpolate_face_attributes", "interpolate_packed"]
 
 
 def _filled(pix_to_face: torch.Tensor) -> torch.Tensor:
     """Flat indices (P,) of the fragment slots that hold a face."""
     return (pix_to_face.reshape(-1) >= 0).nonzero().squeeze(1)
+
+
+def interpolate_packed(face_idx: torch.Tensor, bary: torch.Tensor, face_attributes: torch.Tensor, *,
+                       fused: Optional[bool] = None) -> torch.Tensor:
+    """``out[p] = sum_i bary[p, i] * face_attributes[face_idx[p], i]`` for P packed fragments.
+
+    Args:
+        face_idx: (P,) int64 in [0, F) (``Fragments.face_idx``; not checked here).
+        bary: (P, 3) float (``Fragments.bary_packed``).
+        face_attributes: (F, 3, D) float.
+        fused: None: the fused Numba kernel for CPU float32/float64 inputs of one dtype, else plain torch.
+
+    Returns:
+        (P, D) in the promoted dtype; differentiable w.r.t. ``bary`` and ``face_attributes``.
+    """
+    dtype = torch.promote_types(bary.dtype, face_attributes.dtype)
+    bary, face_attributes = bary.to(dtype), face_attributes.to(dtype)
+    if fused is None:
+        fused = use_fused(bary, face_attributes)
+    if fused:
+        from ._interpolate_numba import fused_interpolate
+
+        return fused_interpolate(face_idx, bary, face_attributes)
+    return torch.einsum("pi,pid->pd", bary, face_attributes[face_idx])
 
 
 def interpolate_face_attributes(
@@ -51,13 +78,8 @@ def interpolate_face_attributes(
     check_finite(face_attributes, "face_attributes")
     check_index_range(pix_to_face, "pix_to_face", face_attributes.shape[0], allow=(-1,))
 
-    dtype = torch.promote_types(bary_coords.dtype, face_attributes.dtype)
-    N, H, W, K = pix_to_face.shape
-    D = face_attributes.shape[2]
     sel = _filled(pix_to_face)
-    faces = pix_to_face.reshape(-1)[sel]
-    bary = bary_coords.reshape(-1, 3)[sel].to(dtype)
+    bary = bary_coords.reshape(-1, 3)[sel]
     check_finite(bary, "bary_coords")
-    vals = torch.einsum("pi,pid->pd", bary, face_attributes.to(dtype)[faces])
-    out = vals.new_zeros(N * H * W * K, D).index_copy(0, sel, vals)
-    return out.view(N, H, W, K, D)
+    vals = interpolate_packed(pix_to_face.reshape(-1)[sel], bary, face_attributes)
+    return scatter_packed(vals, sel, pix_to_face.shape, 0.0)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from diffras.raster import Fragments, rasterize
-from diffras.shading.textures import TexturesAtlas, TexturesUV, TexturesVertex
+from diffras.textures import TexturesAtlas, TexturesUV, TexturesVertex
 from diffras.structures import Meshes, join_meshes_as_scene
 
 

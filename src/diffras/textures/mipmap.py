@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_finite, check_same_device, check_tensor
+from ..raster.fragments import scatter_packed, use_fused
 
 __all__ = ["sample_texture"]
 
@@ -163,9 +164,20 @@ def _sample_level(table: TexelTable, map_idx: torch.Tensor, level: torch.Tensor,
 
 
 def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lod: Optional[torch.Tensor],
-                  padding_mode: str, align_corners: bool, sampling_mode: str) -> torch.Tensor:
+                  padding_mode: str, align_corners: bool, sampling_mode: str, *,
+                  fused: Optional[bool] = None) -> torch.Tensor:
     """(P, C): sample map ``map_idx[p]`` at ``uv[p]``; with ``lod`` (P,) blend the two nearest mip levels
-    (trilinear filtering), level 0 alone where ``lod <= 0`` (magnification)."""
+    (trilinear filtering), level 0 alone where ``lod <= 0`` (magnification).
+
+    ``fused``: None runs the fused Numba kernel when ``table.texels`` and ``uv`` are CPU float32/float64
+    tensors of one dtype, the plain-torch path below otherwise (same semantics; the reference)."""
+    if fused is None:
+        fused = use_fused(table.texels, uv)
+    if fused:
+        from ._sample_numba import fused_sample
+
+        return fused_sample(table.texels, uv, map_idx, lod if table.offset.shape[1] > 1 else None, table.offset,
+                            table.height, table.width, table.num_levels, padding_mode, align_corners, sampling_mode)
     zero = torch.zeros_like(map_idx)
     if lod is None or table.offset.shape[1] == 1:
         return _sample_level(table, map_idx, zero, uv, padding_mode, align_corners, sampling_mode)
@@ -183,6 +195,45 @@ def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lo
     return out
 
 
+def footprint_lod_packed(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor, shape, tex_size: torch.Tensor,
+                         *, fused: Optional[bool] = None) -> torch.Tensor:
+    """:func:`footprint_lod` on P packed fragments: ``uv`` (P, 2), ``slot`` (P,) increasing flat indices into
+    ``shape`` = (N, H, W, K), ``face`` (P,) their faces; ``tex_size`` (N, 2). Returns (P,) (``-inf`` for a
+    fragment with no filled neighbour). Neighbours are found by binary search in ``slot`` (no dense map).
+    ``fused``: None runs the Numba kernel for CPU float32/float64 ``uv``, the torch code below otherwise."""
+    N, H, W, K = (int(v) for v in shape)
+    P = slot.shape[0]
+    if P == 0:
+        return uv.new_zeros((0,))
+    if fused is None:
+        fused = use_fused(uv)
+    if fused:
+        from ._sample_numba import fused_footprint_lod
+
+        return fused_footprint_lod(uv, slot, face, shape, tex_size)
+    flat_uv = uv.detach()
+    n = torch.div(slot, H * W * K, rounding_mode="floor")
+    y = torch.div(slot, W * K, rounding_mode="floor") % H
+    x = torch.div(slot, K, rounding_mode="floor") % W
+    scale = tex_size.to(flat_uv.dtype)[n]
+    uv0 = flat_uv * scale
+    deriv = []
+    for coord, size, stride in ((x, W, K), (y, H, W * K)):
+        ranks, norms = [], []
+        for step in (1, -1):
+            inside = (coord + step >= 0) & (coord + step < size)
+            nb_slot = slot + step * stride
+            pos = torch.searchsorted(slot, nb_slot).clamp_max(P - 1)
+            found = inside & (slot[pos] == nb_slot)
+            nb = torch.where(found, pos, torch.arange(P, device=slot.device))
+            norms.append((flat_uv[nb] * scale - uv0).norm(dim=-1))
+            ranks.append(torch.where(found, torch.where(face[nb] == face, 0, 1), 2))
+        use_fwd = (ranks[0] < ranks[1]) | ((ranks[0] == ranks[1]) & (norms[0] <= norms[1]))
+        d = torch.where(use_fwd, norms[0], norms[1])
+        deriv.append(torch.where(torch.minimum(ranks[0], ranks[1]) < 2, d, torch.zeros_like(d)))
+    return torch.log2(torch.maximum(deriv[0], deriv[1]))
+
+
 def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.Tensor,
                   sel: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Level of detail ``log2(rho)`` per fragment, ``rho`` the texels covered per pixel step.
@@ -193,46 +244,24 @@ def footprint_lod(uv: torch.Tensor, pix_to_face: torch.Tensor, tex_size: torch.T
     face's UV over one pixel), else one on another face of the surface (needed for sub-pixel faces), and
     between two candidates of the same kind the *smaller* difference (so UV seams and silhouettes on one
     side do not blur). ``rho = max(|dUV/dx|, |dUV/dy|)`` in texels (u scaled by Wt, v by Ht); fragments
-    with no filled neighbour get ``-inf`` (level 0). Not differentiable (a filter-width choice). Only the
-    fragments in ``sel`` are visited (cost proportional to the covered fragments).
+    with no filled neighbour get ``-inf`` (level 0). Not differentiable (a filter-width choice). The
+    neighbours are always all filled fragments; ``sel`` only picks which fragments are returned.
+    (Implementation: :func:`footprint_lod_packed`, what the shaders use.)
 
     Args:
         uv: (N, H, W, K, 2) UV per fragment. pix_to_face: (N, H, W, K), -1 where empty.
         tex_size: (N, 2) float, (Wt, Ht) of level 0 of each image's map.
-        sel: (P,) flat indices of the fragments to evaluate; None for all filled fragments.
+        sel: (P,) flat indices of filled fragments to evaluate; None for all filled fragments.
 
     Returns:
         (P,) for the fragments ``sel``; or (N, H, W, K) (``-inf`` where empty) when ``sel`` is None.
     """
-    N, H, W, K = pix_to_face.shape
-    dense = sel is None
     flat_p2f = pix_to_face.reshape(-1)
-    if dense:
-        sel = (flat_p2f >= 0).nonzero().squeeze(1)
-    flat_uv = uv.detach().reshape(-1, 2)
-    n = torch.div(sel, H * W * K, rounding_mode="floor")
-    y = torch.div(sel, W * K, rounding_mode="floor") % H
-    x = torch.div(sel, K, rounding_mode="floor") % W
-    scale = tex_size.to(flat_uv.dtype)[n]
-    uv0, f0 = flat_uv[sel] * scale, flat_p2f[sel]
-    deriv = []
-    for coord, size, stride in ((x, W, K), (y, H, W * K)):
-        ranks, norms = [], []
-        for step in (1, -1):
-            inside = (coord + step >= 0) & (coord + step < size)
-            nb = torch.where(inside, sel + step * stride, sel)
-            fn = flat_p2f[nb]
-            ok = inside & (fn >= 0)
-            norms.append((flat_uv[nb] * scale - uv0).norm(dim=-1))
-            ranks.append(torch.where(ok, torch.where(fn == f0, 0, 1), 2))
-        use_fwd = (ranks[0] < ranks[1]) | ((ranks[0] == ranks[1]) & (norms[0] <= norms[1]))
-        d = torch.where(use_fwd, norms[0], norms[1])
-        deriv.append(torch.where(torch.minimum(ranks[0], ranks[1]) < 2, d, torch.zeros_like(d)))
-    lod = torch.log2(torch.maximum(deriv[0], deriv[1]))
-    if not dense:
-        return lod
-    out = torch.full((N * H * W * K,), -math.inf, dtype=lod.dtype, device=lod.device)
-    return out.index_copy(0, sel, lod).view(N, H, W, K)
+    filled = (flat_p2f >= 0).nonzero().squeeze(1)
+    lod = footprint_lod_packed(uv.reshape(-1, 2)[filled], filled, flat_p2f[filled], pix_to_face.shape, tex_size)
+    if sel is not None:
+        return lod[torch.searchsorted(filled, sel).clamp_max(max(filled.numel() - 1, 0))]
+    return scatter_packed(lod, filled, pix_to_face.shape, -math.inf)
 
 
 def sample_texture(

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from diffras.shading.interpolate import interpolate_face_attributes
+from diffras.textures.interpolate import interpolate_face_attributes
 
 
 def random_inputs(N=2, H=3, W=4, K=2, F=7, D=5, dtype=torch.float64, seed=0):

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffras.shading.mipmap import sample_texture
+from diffras.textures.mipmap import sample_texture
 
 
 def grid_sample_batch(maps, uv, padding_mode="border", align_corners=True):

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_index_range
-from .interpolate import _filled, interpolate_face_attributes
-from .mipmap import PADDING_MODES, address, footprint_lod, sample_points, texel_table
-from .textures_base import (
+from ..raster.fragments import as_fragments, scatter_packed
+from .base import (
     TexturesBase,
     _check_counts,
     _check_field_values,
@@ -18,6 +17,8 @@ from .textures_base import (
     _field_from_input,
     _fragment_inputs,
 )
+from .interpolate import interpolate_packed
+from .mipmap import PADDING_MODES, address, footprint_lod_packed, sample_points, texel_table
 
 __all__ = ["TexturesUV"]
 
@@ -41,7 +42,7 @@ class TexturesUV(TexturesBase):
             the map (v = 0 is the bottom row, as OBJ and PyTorch3D). Values outside [0, 1] are addressed
             by ``padding_mode``.
         padding_mode: ``"border"`` (PyTorch3D's default; alias ``"clamp"``), ``"zeros"``, ``"reflection"``
-            (alias ``"mirror"``) or ``"wrap"`` (alias ``"repeat"``). See ``diffras.shading.mipmap``.
+            (alias ``"mirror"``) or ``"wrap"`` (alias ``"repeat"``). See ``diffras.textures.mipmap``.
         align_corners: True (PyTorch3D's default): u = 0 and u = 1 are the centres of the first and last
             texel columns, ``x_texel = u * (Wt - 1)``, ``row = (1 - v) * (Ht - 1)``. False: u = 0 and u = 1
             are the outer edges of the map, ``x_texel = u * Wt - 0.5``, ``row = (1 - v) * Ht - 0.5``.
@@ -55,7 +56,7 @@ class TexturesUV(TexturesBase):
             ``"nearest"`` lookups unfiltered (label maps must not be averaged). True: also for
             ``"nearest"`` (nearest texel of the two nearest levels, blended). False: level 0 everywhere
             (PyTorch3D's behaviour; aliases when minified). The level comes from the UV differences
-            between neighbouring pixels, see ``diffras.shading.mipmap.footprint_lod``.
+            between neighbouring pixels, see ``diffras.textures.mipmap.footprint_lod``.
 
     Sampling is differentiable with respect to ``maps`` (through every level of the pyramid),
     ``verts_uvs`` and ``fragments.bary_coords``; the mip level choice itself carries no gradient.
@@ -267,29 +268,32 @@ class TexturesUV(TexturesBase):
             tables[mipmap] = texel_table(maps, mipmap, padded)
         return tables[mipmap]
 
-    def sample_textures(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
-        """(N, H, W, K, C): the map of image n sampled at every fragment's interpolated UV; 0 in empty slots.
-
-        Image n of ``fragments`` samples map n. ``meshes`` maps packed faces to per-mesh rows of
-        ``faces_uvs`` (needed for padded input when meshes have fewer faces than the padded size)."""
-        p2f, bary = _fragment_inputs(fragments, len(self))
+    def sample_textures_packed(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
+        """(P, C): the map of image n sampled at each of the P filled fragments' interpolated UV
+        (``fragments.face_idx`` order). Image n of ``fragments`` samples map n. ``meshes`` maps packed
+        faces to per-mesh rows of ``faces_uvs`` (needed for padded input when meshes have fewer faces
+        than the padded size)."""
+        p2f, _ = _fragment_inputs(fragments, len(self))
+        fragments = as_fragments(fragments)
         corner_uvs, _ = self._faces_uvs_packed_coords(meshes)
-        uv = interpolate_face_attributes(p2f, bary, corner_uvs)  # (N, H, W, K, 2)
-        sel = _filled(p2f)
-        N, H, W, K = p2f.shape
-        if sel.numel() == 0:  # nothing covered (or an empty batch): no table to build
-            return uv.new_zeros((N, H, W, K, self.num_channels)).to(
-                torch.promote_types(uv.dtype, self._maps.first().dtype))
-        map_idx = torch.div(sel, H * W * K, rounding_mode="floor")
+        slot, face = fragments.slot_idx, fragments.face_idx
+        uv = interpolate_packed(face, fragments.bary_packed, corner_uvs)  # (P, 2)
+        if slot.numel() == 0:  # nothing covered (or an empty batch): no table to build
+            return uv.new_zeros((0, self.num_channels)).to(torch.promote_types(uv.dtype, self._maps.first().dtype))
         lod = None
-        maps = self.maps_list()
-        if self._use_mipmaps() and sel.numel():
+        if self._use_mipmaps():
+            maps = self.maps_list()
             size = torch.tensor([[mp.shape[1], mp.shape[0]] for mp in maps], device=uv.device, dtype=uv.dtype)
-            lod = footprint_lod(uv, p2f, size, sel)
+            lod = footprint_lod_packed(uv, slot, face, p2f.shape, size)
             if not bool((lod > 0).any()):
                 lod = None  # nothing minified: skip building the pyramid
         table = self._texel_table(lod is not None)
-        vals = sample_points(table, map_idx, uv.reshape(-1, 2)[sel], lod, self.padding_mode,
-                             self.align_corners, self.sampling_mode)
-        out = vals.new_zeros((N * H * W * K, vals.shape[-1])).index_copy(0, sel, vals)
-        return out.view(N, H, W, K, -1)
+        return sample_points(table, fragments.image_idx, uv, lod, self.padding_mode, self.align_corners,
+                             self.sampling_mode)
+
+    def sample_textures(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
+        """(N, H, W, K, C): :meth:`sample_textures_packed` at the filled slots, 0 in empty slots."""
+        p2f, bary = _fragment_inputs(fragments, len(self))
+        fragments = as_fragments(fragments)
+        vals = self.sample_textures_packed(fragments, meshes)
+        return scatter_packed(vals, fragments.slot_idx, p2f.shape, 0.0)

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from diffras.raster import rasterize
-from diffras.shading.interpolate import interpolate_face_attributes
-from diffras.shading.mipmap import build_pyramid, footprint_lod
-from diffras.shading.textures import TexturesUV
+from diffras.textures.interpolate import interpolate_face_attributes
+from diffras.textures.mipmap import build_pyramid, footprint_lod
+from diffras.textures import TexturesUV
 from diffras.structures import Meshes
 
 

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from diffras.raster import Fragments
-from diffras.shading.textures import TexturesAtlas, TexturesUV, TexturesVertex
+from diffras.textures import TexturesAtlas, TexturesUV, TexturesVertex
 from diffras.structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
 
 
