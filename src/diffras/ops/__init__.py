@@ -5,7 +5,7 @@ from .sample_points import sample_points_from_meshes
 
 # PyTorch3D keeps these in pytorch3d.ops: the same functions, one implementation.
 from ..losses.knn import knn_gather, knn_points  # noqa: E402
-from ..shading.interpolate import interpolate_face_attributes  # noqa: E402
+from ..textures.interpolate import interpolate_face_attributes  # noqa: E402
 
 __all__ = [
     "ico_sphere",
