@@ -42,7 +42,7 @@ def _warn_out_of_range(rays_densities: torch.Tensor) -> None:
         lo, hi = torch.aminmax(rays_densities)
         if bool(torch.isnan(lo)) or bool(torch.isnan(hi)):
             raise ValueError("rays_densities: expected finite values, got NaN")
-        if float(lo) < 0.0 or float(hi) > 1.0:
+        if float(lo) < -1e-6 or float(hi) > 1.0 + 1e-6:  # tolerate interpolation round-off
             warnings.warn(f"rays_densities: values outside the valid range [0, 1] (min {float(lo):.3g}, max {float(hi):.3g})")
 
 
