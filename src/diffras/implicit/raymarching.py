@@ -33,9 +33,10 @@ def _check_inputs(rays_densities, rays_features: Optional[torch.Tensor], need_fe
             raise ValueError(f"rays_features: expected device {rays_densities.device}, got {rays_features.device}")
 
 
-def _warn_out_of_range(rays_densities: torch.Tensor) -> None:
-    # PyTorch3D warns (rather than raising): densities slightly outside [0, 1] from a network are
-    # harmless, but NaN is not and must not turn into a silently black image.
+def warn_out_of_range(rays_densities: torch.Tensor) -> None:
+    """Warn (as PyTorch3D) if densities leave [0, 1]; raise on NaN."""
+    # A warning rather than an error: densities slightly outside [0, 1] from a network are harmless,
+    # but NaN is not and must not turn into a silently black image.
     with torch.no_grad():
         if rays_densities.numel() == 0:
             return
@@ -66,7 +67,7 @@ class EmissionAbsorptionRaymarcher(torch.nn.Module):
     def forward(self, rays_densities: torch.Tensor, rays_features: torch.Tensor, eps: float = 1e-10, **kwargs) -> torch.Tensor:
         _check_inputs(rays_densities, rays_features, need_features=True)
         eps = check_float(eps, "eps", min=0.0)
-        _warn_out_of_range(rays_densities)
+        warn_out_of_range(rays_densities)
         return _compositing.emission_absorption(rays_densities[..., 0], rays_features, self.surface_thickness, eps)
 
 
@@ -78,5 +79,5 @@ class AbsorptionOnlyRaymarcher(torch.nn.Module):
 
     def forward(self, rays_densities: torch.Tensor, **kwargs) -> torch.Tensor:
         _check_inputs(rays_densities, None, need_features=False)
-        _warn_out_of_range(rays_densities)
+        warn_out_of_range(rays_densities)
         return 1.0 - torch.prod(1.0 - rays_densities[..., 0], dim=-1, keepdim=True)

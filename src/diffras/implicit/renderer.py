@@ -12,9 +12,11 @@ from typing import Callable, Tuple, Union
 
 import torch
 
-from .._validation import _describe, check_choice
+from .._validation import _describe, check_choice, check_float
 from ..structures.volumes import Volumes
+from ._volume_ea_numba import volume_emission_absorption
 from .ray_bundle import HeterogeneousRayBundle, RayBundle, check_ray_bundle_variables
+from .raymarching import EmissionAbsorptionRaymarcher, warn_out_of_range
 
 __all__ = ["ImplicitRenderer", "VolumeRenderer", "VolumeSampler"]
 
@@ -58,16 +60,53 @@ class ImplicitRenderer(torch.nn.Module):
 
 class VolumeRenderer(torch.nn.Module):
     """Render a batch of :class:`~diffras.structures.Volumes`: ``renderer(cameras=..., volumes=...)``
-    returns ``(images, ray_bundle)``; ``sample_mode`` is ``"bilinear"`` (trilinear) or ``"nearest"``."""
+    returns ``(images, ray_bundle)``; ``sample_mode`` is ``"bilinear"`` (trilinear) or ``"nearest"``.
+
+    On the CPU, with an :class:`EmissionAbsorptionRaymarcher`, trilinear sampling, one density
+    channel and features, sampling and compositing run fused in one Numba kernel with a hand-written
+    backward (same values and gradients as the torch path, without the (B, ..., P, C) intermediates).
+    Set ``renderer.use_fused = False`` to force the plain-torch path.
+    """
 
     def __init__(self, raysampler: Callable, raymarcher: Callable, sample_mode: str = "bilinear") -> None:
         super().__init__()
         self.renderer = ImplicitRenderer(raysampler, raymarcher)
         self._sample_mode = check_choice(sample_mode, "sample_mode", ("bilinear", "nearest"))
+        self.use_fused = True
 
     def forward(self, cameras, volumes: Volumes, **kwargs) -> Tuple[torch.Tensor, Bundle]:
         sampler = VolumeSampler(volumes, sample_mode=self._sample_mode)
-        return self.renderer(cameras=cameras, volumetric_function=sampler, **kwargs)
+        if not (self.use_fused and type(self.renderer.raymarcher) is EmissionAbsorptionRaymarcher):
+            return self.renderer(cameras=cameras, volumetric_function=sampler, **kwargs)
+        ray_bundle = self.renderer.raysampler(cameras=cameras, volumetric_function=sampler, **kwargs)
+        if not _fusable(volumes, ray_bundle, self._sample_mode):
+            dens, feats = sampler(ray_bundle=ray_bundle, cameras=cameras, **kwargs)
+            images = self.renderer.raymarcher(rays_densities=dens, rays_features=feats, ray_bundle=ray_bundle, **kwargs)
+            return images, ray_bundle
+        eps = check_float(kwargs.get("eps", 1e-10), "eps", min=0.0)
+        origins, directions = local_rays(volumes, ray_bundle)
+        lengths = ray_bundle.lengths
+        n, p = lengths.shape[0], lengths.shape[-1]
+        out, dminmax = volume_emission_absorption(
+            volumes.densities(), volumes.features(), origins.reshape(n, -1, 3), directions.reshape(n, -1, 3),
+            lengths.reshape(n, -1, p), self.renderer.raymarcher.surface_thickness, eps, volumes.get_align_corners(),
+        )
+        warn_out_of_range(dminmax)
+        return out.reshape(*lengths.shape[:-1], out.shape[-1]), ray_bundle
+
+
+def _fusable(volumes: Volumes, bundle, sample_mode: str) -> bool:
+    """The fused kernel's domain: CPU float32/float64, trilinear, one density channel, features."""
+    dens, feats = volumes.densities(), volumes.features()
+    tensors = (dens, feats, getattr(bundle, "origins", None), getattr(bundle, "directions", None), getattr(bundle, "lengths", None))
+    if sample_mode != "bilinear" or feats is None or dens.shape[1] != 1:
+        return False
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.dtype == dens.dtype for t in tensors):
+        return False
+    if dens.dtype not in (torch.float32, torch.float64):
+        return False
+    check_ray_bundle_variables(bundle.origins, bundle.directions, bundle.lengths)
+    return bundle.origins.shape[0] == len(volumes)
 
 
 class VolumeSampler(torch.nn.Module):
@@ -99,12 +138,16 @@ class VolumeSampler(torch.nn.Module):
             )
         if origins.device != vol.device:
             raise ValueError(f"ray_bundle: expected device {vol.device} (the volumes'), got {origins.device}")
-        # World -> local is a per-volume scale and shift: origins take both, directions the scale only.
-        half = vol._bcast(vol._half_extent(), origins)
-        origins_local = vol.world_to_local_coords(origins)
-        directions_local = directions / half
+        origins_local, directions_local = local_rays(vol, ray_bundle)
         points = origins_local[..., None, :] + lengths[..., :, None] * directions_local[..., None, :]
         return sample_volumes(vol, points, self._sample_mode, self._padding_mode)
+
+
+def local_rays(volumes: Volumes, bundle) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A bundle's origins and directions in the volumes' local frame (lengths are unchanged): world ->
+    local is a per-volume scale and shift, so origins take both and directions the scale only."""
+    half = volumes._bcast(volumes._half_extent(), bundle.origins)
+    return volumes.world_to_local_coords(bundle.origins), bundle.directions / half
 
 
 def sample_volumes(volumes: Volumes, points_local: torch.Tensor, mode: str, padding_mode: str):
