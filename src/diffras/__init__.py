@@ -10,11 +10,11 @@ Two tiers over the same code:
 - modules that compose them: ``MeshRasterizer``, the shaders, ``MeshRenderer``.
 
 Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``raster``, ``shading``,
-``losses``, ``ops``, ``vis``, ``workflows``.
+``losses``, ``ops``, ``vis``, ``workflows``, ``implicit`` (volumes and NeRF-style ray marching).
 """
 from __future__ import annotations
 
-from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
+from . import cameras, data, implicit, io, losses, ops, raster, shading, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
@@ -87,6 +87,7 @@ __all__ = [
     "cameras",
     "data",
     "hard_rgb_blend",
+    "implicit",
     "interpolate_face_attributes",
     "io",
     "join_meshes_as_batch",

@@ -61,41 +61,44 @@ def _corners(x, y, z, W, H, D, align, ci, cw, cd):
 
 
 @numba.njit(cache=True, inline="always")
-def _sample(dens, feats, b, ci, cw, fk):
-    """Density at the corners ``ci`` / ``cw`` of volume b; features into ``fk`` (C,)."""
+def _sample(grid, b, ci, cw, fk):
+    """Density at the corners ``ci`` / ``cw`` of volume b of the channels-last ``grid`` (Bv, V, 1 + C);
+    features into ``fk`` (C,)."""
     d = 0.0
     fk[:] = 0.0
     for n in range(8):
         i = ci[n]
         if i >= 0:
-            d += cw[n] * dens[b, i]
+            d += cw[n] * grid[b, i, 0]
             for c in range(fk.shape[0]):
-                fk[c] += cw[n] * feats[b, c, i]
+                fk[c] += cw[n] * grid[b, i, c + 1]
     return d
 
 
 @numba.njit(parallel=True, cache=True)
-def _forward(dens, feats, bidx, W, H, D, orig, dirs, lengths, shift, eps, align, out, dminmax):
-    """dens (Bv, V), feats (Bv, C, V) flat grids, volume of ray batch b is ``bidx[b]``; orig, dirs
+def _forward(grid, bidx, W, H, D, orig, dirs, lengths, shift, eps, align, out, dminmax):
+    """grid (Bv, V, 1 + C): density then features of each voxel (channels last, so that a corner is one
+    cache line); the volume of ray batch b is ``bidx[b]``; orig, dirs
     (B, R, 3), lengths (B, R, P) local. out (B, R, C + 1); dminmax (B, R, 2) sample density range."""
     B, R, P = lengths.shape
-    C = feats.shape[1]
+    C = grid.shape[2] - 1
+    dtype = grid.dtype
     for t in numba.prange(B * R):
         b, r = t // R, t % R
         v = bidx[b]
         ci = np.empty(8, np.int64)
-        cw = np.empty(8, dens.dtype)
-        cd = np.empty((8, 3), dens.dtype)
-        fk = np.empty(C, dens.dtype)
-        hist = np.empty(max(P, 1), dens.dtype)  # hist[k] = prod_{j <= k} (1 + eps - d_j)
-        acc = np.zeros(C, dens.dtype)
+        cw = np.empty(8, dtype)
+        cd = np.empty((8, 3), dtype)
+        fk = np.empty(C, dtype)
+        hist = np.empty(max(P, 1), dtype)  # hist[k] = prod_{j <= k} (1 + eps - d_j)
+        acc = np.zeros(C, dtype)
         cum, trans = 1.0, 1.0
         lo, hi = np.inf, -np.inf
         for k in range(P):
             l = lengths[b, r, k]
             if _corners(orig[b, r, 0] + l * dirs[b, r, 0], orig[b, r, 1] + l * dirs[b, r, 1],
                         orig[b, r, 2] + l * dirs[b, r, 2], W, H, D, align, ci, cw, cd):
-                d = _sample(dens, feats, v, ci, cw, fk)
+                d = _sample(grid, v, ci, cw, fk)
             else:
                 d = 0.0
                 fk[:] = 0.0
@@ -114,30 +117,31 @@ def _forward(dens, feats, bidx, W, H, D, orig, dirs, lengths, shift, eps, align,
 
 
 @numba.njit(parallel=True, cache=True)
-def _backward(dens, feats, bidx, W, H, D, orig, dirs, lengths, shift, eps, align, gout, ray_grads,
-              g_dens, g_feats, g_orig, g_dirs, g_len):
-    """Gradients of ``_forward``: g_dens (B, V), g_feats (B, C, V) per ray batch entry (summed by
-    autograd where the volumes were broadcast); ray gradients only if ``ray_grads``."""
+def _backward(grid, bidx, W, H, D, orig, dirs, lengths, shift, eps, align, gout, ray_grads,
+              g_grid, g_orig, g_dirs, g_len):
+    """Gradients of ``_forward``: g_grid (B, V, 1 + C) per ray batch entry (summed by autograd where the
+    volumes were broadcast); ray gradients only if ``ray_grads``."""
     B, R, P = lengths.shape
-    C = feats.shape[1]
+    C = grid.shape[2] - 1
+    dtype = grid.dtype
     for b in numba.prange(B):
         v = bidx[b]
         ci = np.empty(8, np.int64)
-        cw = np.empty(8, dens.dtype)
-        cd = np.empty((8, 3), dens.dtype)
-        fk = np.empty(C, dens.dtype)
-        d = np.empty(P, dens.dtype)
-        f = np.empty((P, C), dens.dtype)
-        absorb = np.empty(P, dens.dtype)
-        pre_c = np.empty(P, dens.dtype)   # prod_{j < k} (1 + eps - d_j)
-        pre_q = np.empty(P, dens.dtype)   # prod_{j < k} (1 - d_j)
-        gd = np.empty(P, dens.dtype)
+        cw = np.empty(8, dtype)
+        cd = np.empty((8, 3), dtype)
+        fk = np.empty(C, dtype)
+        d = np.empty(P, dtype)
+        f = np.empty((P, C), dtype)
+        absorb = np.empty(P, dtype)
+        pre_c = np.empty(P, dtype)   # prod_{j < k} (1 + eps - d_j)
+        pre_q = np.empty(P, dtype)   # prod_{j < k} (1 - d_j)
+        gd = np.empty(P, dtype)
         for r in range(R):
             for k in range(P):
                 l = lengths[b, r, k]
                 if _corners(orig[b, r, 0] + l * dirs[b, r, 0], orig[b, r, 1] + l * dirs[b, r, 1],
                             orig[b, r, 2] + l * dirs[b, r, 2], W, H, D, align, ci, cw, cd):
-                    d[k] = _sample(dens, feats, v, ci, cw, fk)
+                    d[k] = _sample(grid, v, ci, cw, fk)
                 else:
                     d[k] = 0.0
                     fk[:] = 0.0
@@ -183,12 +187,12 @@ def _backward(dens, feats, bidx, W, H, D, orig, dirs, lengths, shift, eps, align
                     i = ci[n]
                     if i < 0:
                         continue
-                    g_dens[b, i] += cw[n] * gd[k]
-                    val = gd[k] * dens[v, i]
+                    g_grid[b, i, 0] += cw[n] * gd[k]
+                    val = gd[k] * grid[v, i, 0]
                     for c in range(C):
                         gfc = gout[b, r, c] * wk
-                        g_feats[b, c, i] += cw[n] * gfc
-                        val += gfc * feats[v, c, i]
+                        g_grid[b, i, c + 1] += cw[n] * gfc
+                        val += gfc * grid[v, i, c + 1]
                     gp0 += cd[n, 0] * val
                     gp1 += cd[n, 1] * val
                     gp2 += cd[n, 2] * val
@@ -205,32 +209,31 @@ def _backward(dens, feats, bidx, W, H, D, orig, dirs, lengths, shift, eps, align
                 g_dirs[b, r, 0], g_dirs[b, r, 1], g_dirs[b, r, 2] = gdir0, gdir1, gdir2
 
 
-def _grids(dens: torch.Tensor, feats: torch.Tensor):
-    """Flat numpy grids (Bv, V) and (Bv, C, V) and the (B,) volume index of each batch entry. A batch
-    broadcast with stride 0 (``grid[None].expand(B, ...)``, the tutorials' pattern) is passed once,
-    not copied B times."""
+def _grid(dens: torch.Tensor, feats: torch.Tensor):
+    """Channels-last numpy grid (Bv, V, 1 + C) and the (B,) volume index of each batch entry. A batch
+    broadcast with stride 0 (``grid[None].expand(B, ...)``, the tutorials' pattern) is packed once,
+    not B times."""
     B = dens.shape[0]
     if B > 1 and dens.stride(0) == 0 and feats.stride(0) == 0:
         dens, feats, bidx = dens[:1], feats[:1], np.zeros(B, np.int64)
     else:
         bidx = np.arange(B, dtype=np.int64)
-    dn = dens.detach().contiguous().reshape(dens.shape[0], -1).numpy()
-    fn = feats.detach().contiguous().reshape(feats.shape[0], feats.shape[1], -1).numpy()
-    return dn, fn, bidx
+    both = torch.cat((dens.detach(), feats.detach()), 1)
+    return both.reshape(both.shape[0], both.shape[1], -1).transpose(1, 2).contiguous().numpy(), bidx
 
 
 class _VolumeEA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, dens, feats, orig, dirs, lengths, shift, eps, align):
         D, H, W = dens.shape[2:]
-        dn, fn, bidx = _grids(dens, feats)
+        grid, bidx = _grid(dens, feats)
         o, di, le = (t.detach().contiguous().numpy() for t in (orig, dirs, lengths))
         B, R, P = lengths.shape
-        out = np.empty((B, R, fn.shape[1] + 1), dn.dtype)
-        dminmax = np.empty((B, R, 2), dn.dtype)
-        _forward(dn, fn, bidx, W, H, D, o, di, le, shift, eps, align, out, dminmax)
+        out = np.empty((B, R, grid.shape[2]), grid.dtype)
+        dminmax = np.empty((B, R, 2), grid.dtype)
+        _forward(grid, bidx, W, H, D, o, di, le, shift, eps, align, out, dminmax)
         ctx.save_for_backward(dens, feats, orig, dirs, lengths)
-        ctx.arrays = (dn, fn, bidx, o, di, le)
+        ctx.arrays = (grid, bidx, o, di, le)
         ctx.sizes, ctx.shift, ctx.eps, ctx.align = (W, H, D), shift, eps, align
         dminmax = torch.from_numpy(dminmax)
         ctx.mark_non_differentiable(dminmax)
@@ -239,20 +242,19 @@ class _VolumeEA(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gout, _unused):
         dens, feats, orig, dirs, lengths = ctx.saved_tensors
-        dn, fn, bidx, o, di, le = ctx.arrays
+        grid, bidx, o, di, le = ctx.arrays
         W, H, D = ctx.sizes
         B = lengths.shape[0]
         ray_grads = any(ctx.needs_input_grad[2:5])
-        g_dens = np.zeros((B, D * H * W), dn.dtype)
-        g_feats = np.zeros((B, fn.shape[1], D * H * W), dn.dtype)
+        g_grid = np.zeros((B, D * H * W, grid.shape[2]), grid.dtype)
         shape_r = o.shape if ray_grads else (0, 0, 0)
-        g_orig, g_dirs = np.zeros(shape_r, dn.dtype), np.zeros(shape_r, dn.dtype)
-        g_len = np.zeros(le.shape if ray_grads else (0, 0, 0), dn.dtype)
+        g_orig, g_dirs = np.zeros(shape_r, grid.dtype), np.zeros(shape_r, grid.dtype)
+        g_len = np.zeros(le.shape if ray_grads else (0, 0, 0), grid.dtype)
         g = gout.detach().contiguous().numpy()
-        _backward(dn, fn, bidx, W, H, D, o, di, le, ctx.shift, ctx.eps, ctx.align, g, ray_grads,
-                  g_dens, g_feats, g_orig, g_dirs, g_len)
-        gd = torch.from_numpy(g_dens).reshape(dens.shape) if ctx.needs_input_grad[0] else None
-        gf = torch.from_numpy(g_feats).reshape(feats.shape) if ctx.needs_input_grad[1] else None
+        _backward(grid, bidx, W, H, D, o, di, le, ctx.shift, ctx.eps, ctx.align, g, ray_grads, g_grid, g_orig, g_dirs, g_len)
+        g_all = torch.from_numpy(g_grid).transpose(1, 2).reshape(B, grid.shape[2], D, H, W)
+        gd = g_all[:, :1] if ctx.needs_input_grad[0] else None
+        gf = g_all[:, 1:] if ctx.needs_input_grad[1] else None
         ray = [torch.from_numpy(a) if need else None for a, need in zip((g_orig, g_dirs, g_len), ctx.needs_input_grad[2:5])]
         return (gd, gf, *ray, None, None, None)
 
