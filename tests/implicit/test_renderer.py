@@ -150,3 +150,6 @@ def test_bad_input():
         VolumeRenderer(lambda **k: None, lambda **k: None, sample_mode="bicubic")
     with pytest.raises(TypeError, match="raysampler"):
         ImplicitRenderer(3, EmissionAbsorptionRaymarcher())
+    huge = torch.zeros(2, 1, 1).expand(2, 2**20, 2**11)  # 4G points: refused before any allocation
+    with pytest.raises(ValueError, match="GiB"):
+        VolumeSampler(vol)(RayBundle(torch.zeros(2, 2**20, 3), torch.ones(2, 2**20, 3), huge, None))

@@ -1,12 +1,10 @@
-"""Emission-absorption compositing along rays: the plain-torch path (any device, autograd).
-
-One function so that the raymarcher and any fused CPU kernel share a single definition.
-"""
+"""Emission-absorption compositing along rays in plain torch (any device, autograd): the marcher's
+implementation and the reference the fused CPU volume kernel is tested against."""
 from __future__ import annotations
 
 import torch
 
-__all__ = ["emission_absorption", "emission_absorption_torch"]
+__all__ = ["emission_absorption_torch"]
 
 
 def emission_absorption_torch(densities: torch.Tensor, features: torch.Tensor, shift: int, eps: float) -> torch.Tensor:
@@ -20,7 +18,3 @@ def emission_absorption_torch(densities: torch.Tensor, features: torch.Tensor, s
     out = (weights[..., None] * features).sum(dim=-2)
     opacity = 1.0 - torch.prod(1.0 - densities, dim=-1, keepdim=True)
     return torch.cat((out, opacity), dim=-1)
-
-
-def emission_absorption(densities: torch.Tensor, features: torch.Tensor, shift: int, eps: float) -> torch.Tensor:
-    return emission_absorption_torch(densities, features, shift, eps)

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from .._validation import _describe, check_float, check_int
-from . import _compositing
+from ._compositing import emission_absorption_torch
 
 __all__ = ["AbsorptionOnlyRaymarcher", "EmissionAbsorptionRaymarcher"]
 
@@ -68,7 +68,7 @@ class EmissionAbsorptionRaymarcher(torch.nn.Module):
         _check_inputs(rays_densities, rays_features, need_features=True)
         eps = check_float(eps, "eps", min=0.0)
         warn_out_of_range(rays_densities)
-        return _compositing.emission_absorption(rays_densities[..., 0], rays_features, self.surface_thickness, eps)
+        return emission_absorption_torch(rays_densities[..., 0], rays_features, self.surface_thickness, eps)
 
 
 class AbsorptionOnlyRaymarcher(torch.nn.Module):

@@ -138,9 +138,25 @@ class VolumeSampler(torch.nn.Module):
             )
         if origins.device != vol.device:
             raise ValueError(f"ray_bundle: expected device {vol.device} (the volumes'), got {origins.device}")
+        _check_memory(lengths, vol)
         origins_local, directions_local = local_rays(vol, ray_bundle)
         points = origins_local[..., None, :] + lengths[..., :, None] * directions_local[..., None, :]
         return sample_volumes(vol, points, self._sample_mode, self._padding_mode)
+
+
+# The torch path holds the points and samples of every ray at once (with autograd, a few copies):
+# refuse clearly, rather than be killed by the OOM killer, when that cannot fit.
+_MAX_SAMPLE_BYTES = 12 * 2**30
+
+
+def _check_memory(lengths: torch.Tensor, volumes: Volumes) -> None:
+    channels = volumes.densities().shape[1] + (0 if volumes.features() is None else volumes.features().shape[1])
+    need = lengths.numel() * (3 + channels) * lengths.element_size() * 3
+    if need > _MAX_SAMPLE_BYTES:
+        raise ValueError(
+            f"ray_bundle: expected at most {_MAX_SAMPLE_BYTES / 2**30:.0f} GiB of ray samples, got {lengths.numel()} points "
+            f"needing ~{need / 2**30:.1f} GiB: render fewer rays or points per call (e.g. in chunks of rays)"
+        )
 
 
 def local_rays(volumes: Volumes, bundle) -> Tuple[torch.Tensor, torch.Tensor]:
