@@ -10,7 +10,7 @@ Two tiers over the same code:
 - modules that compose them: ``MeshRasterizer``, the shaders, ``MeshRenderer``.
 
 Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``raster``, ``shading``,
-``losses``, ``ops``, ``vis``, ``workflows``.
+``losses``, ``ops``, ``vis``, ``workflows``, ``implicit`` (volumes and NeRF-style ray marching).
 """
 from __future__ import annotations
 
@@ -21,7 +21,21 @@ _threads.apply_wait_policy()  # first: OpenMP runtimes read it when they load (t
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from . import cameras, data, io, losses, ops, raster, shading, structures, textures, transforms, vis, workflows
+from . import (
+    cameras,
+    data,
+    implicit,
+    io,
+    losses,
+    ops,
+    raster,
+    shading,
+    structures,
+    textures,
+    transforms,
+    vis,
+    workflows,
+)
 from .cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
@@ -97,6 +111,7 @@ __all__ = [
     "cameras",
     "data",
     "hard_rgb_blend",
+    "implicit",
     "interpolate_face_attributes",
     "io",
     "join_meshes_as_batch",
