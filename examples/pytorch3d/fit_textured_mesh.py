@@ -50,7 +50,7 @@ from diffras.renderer import (  # noqa: E402
 import diffras.data  # noqa: E402  (local data instead of the tutorial's download)
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
-from plot_image_grid import image_grid  # noqa: E402
+from utils import image_grid  # noqa: E402  (the tutorial's local helper)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--iters", type=int, default=2000)

@@ -24,13 +24,8 @@ from tqdm import tqdm  # noqa: E402
 # Data structures and functions for rendering
 from diffras.structures import Volumes  # noqa: E402
 
-try:  # PyTorch3D's module paths (issue 10, part 3)
-    from diffras.renderer import EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, NDCMultinomialRaysampler, VolumeRenderer
-    from diffras.transforms import so3_exp_map
-except ImportError:  # until they land: the same classes from diffras's own packages
-    from diffras.cameras import FoVPerspectiveCameras
-    from diffras.implicit import EmissionAbsorptionRaymarcher, NDCMultinomialRaysampler, VolumeRenderer
-    from diffras.transforms import axis_angle_to_matrix as so3_exp_map  # the same map: axis-angle -> rotation
+from diffras.renderer import EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, NDCMultinomialRaysampler, VolumeRenderer  # noqa: E402
+from diffras.transforms import so3_exp_map  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from utils import generate_cow_renders, image_grid  # noqa: E402  (the tutorial's local helpers)

@@ -2,7 +2,7 @@
 
 ``from diffras.renderer import MeshRenderer, RasterizationSettings, ...`` lets PyTorch3D code run with only the
 import renamed. The classes are diffras's: see ``diffras.cameras``, ``diffras.raster``, ``diffras.shading`` and
-``diffras.render`` for their documentation, and docs/conventions.md for the differences that remain.
+``diffras.render`` and ``diffras.implicit`` for their documentation, and docs/conventions.md for the differences that remain.
 """
 from ..cameras import (
     CamerasBase,
@@ -18,6 +18,21 @@ from ..cameras import (
     join_cameras_as_batch,
     look_at_rotation,
     look_at_view_transform,
+)
+from ..implicit import (
+    AbsorptionOnlyRaymarcher,
+    EmissionAbsorptionRaymarcher,
+    HarmonicEmbedding,
+    HeterogeneousRayBundle,
+    ImplicitRenderer,
+    MonteCarloRaysampler,
+    MultinomialRaysampler,
+    NDCMultinomialRaysampler,
+    RayBundle,
+    VolumeRenderer,
+    VolumeSampler,
+    ray_bundle_to_ray_points,
+    ray_bundle_variables_to_ray_points,
 )
 from ..raster import Fragments, MeshRasterizer, RasterSettings, rasterize_meshes
 from ..render import MeshRenderer, MeshRendererWithFragments
@@ -51,26 +66,35 @@ from . import cameras
 RasterizationSettings = RasterSettings
 
 __all__ = [
+    "AbsorptionOnlyRaymarcher",
     "AmbientLights",
     "BlendParams",
     "CamerasBase",
     "DirectionalLights",
+    "EmissionAbsorptionRaymarcher",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "Fragments",
     "HardFlatShader",
     "HardGouraudShader",
     "HardPhongShader",
+    "HarmonicEmbedding",
+    "HeterogeneousRayBundle",
+    "ImplicitRenderer",
     "Materials",
     "MeshRasterizer",
     "MeshRenderer",
     "MeshRendererWithFragments",
+    "MonteCarloRaysampler",
+    "MultinomialRaysampler",
+    "NDCMultinomialRaysampler",
     "OpenGLOrthographicCameras",
     "OpenGLPerspectiveCameras",
     "OrthographicCameras",
     "PerspectiveCameras",
     "PointLights",
     "RasterizationSettings",
+    "RayBundle",
     "SfMOrthographicCameras",
     "SfMPerspectiveCameras",
     "SoftGouraudShader",
@@ -79,6 +103,8 @@ __all__ = [
     "TexturesAtlas",
     "TexturesUV",
     "TexturesVertex",
+    "VolumeRenderer",
+    "VolumeSampler",
     "camera_position_from_spherical_angles",
     "cameras",
     "diffuse",
@@ -90,6 +116,8 @@ __all__ = [
     "look_at_view_transform",
     "phong_shading",
     "rasterize_meshes",
+    "ray_bundle_to_ray_points",
+    "ray_bundle_variables_to_ray_points",
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
     "specular",
