@@ -24,8 +24,7 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _NCOL = 18
 
 
-@numba.njit(parallel=True, **_JIT)
-def _setup(pos, tri, vbase, lo, hi, H, W, table):
+def _setup_py(pos, tri, vbase, lo, hi, H, W, table):
     """One row of constants per (image, triangle) in ``table[n, t - lo[n]]``."""
     N = lo.shape[0]
     for n in range(N):
@@ -107,8 +106,7 @@ def _inside(e, a, b, s):
     return sa > 0.0 or (sa == 0.0 and s * b > 0.0)
 
 
-@numba.njit(parallel=True, **_JIT)
-def _raster_bands(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out):
+def _raster_bands_py(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out):
     N = lo.shape[0]
     nb = (H + band - 1) // band
     for job in numba.prange(N * nb):
@@ -155,6 +153,15 @@ def _raster_bands(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out):
                         tri_out[n, i, j] = lo[n] + t + 1
 
 
+# Each kernel compiled twice: threads pay off only for large work (waking the pool costs more than
+# rasterizing a few small triangles, and much more on a loaded machine).
+_setup_par = numba.njit(parallel=True, **_JIT)(_setup_py)
+_setup_ser = numba.njit(**_JIT)(_setup_py)
+_bands_par = numba.njit(parallel=True, **_JIT)(_raster_bands_py)
+_bands_ser = numba.njit(**_JIT)(_raster_bands_py)
+PARALLEL_WORK = 1 << 16
+
+
 def rasterize_ids(pos, tri, vbase, lo, hi, H, W, prev=None):
     """Visible triangle (1-based, 0 empty) and its z/w for every pixel; numpy in, numpy out.
 
@@ -165,12 +172,13 @@ def rasterize_ids(pos, tri, vbase, lo, hi, H, W, prev=None):
     tmax = int((hi - lo).max()) if N else 0
     table = np.zeros((N, max(tmax, 1), _NCOL))
     if tmax:
-        _setup(pos, tri, vbase, lo, hi, H, W, table)
+        (_setup_par if N * tmax >= PARALLEL_WORK // 16 else _setup_ser)(pos, tri, vbase, lo, hi, H, W, table)
     tri_out = np.zeros((N, H, W), np.int64)
     z_out = np.zeros((N, H, W), np.float64)
     use_prev = prev is not None
     if prev is None:
         prev = np.zeros((1, 1, 1))
     band = 8 if H >= 64 else max(1, H // 4)
-    _raster_bands(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out)
+    work = N * (H * W + tmax * max(1, H // band))
+    (_bands_par if work >= PARALLEL_WORK else _bands_ser)(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out)
     return tri_out, z_out
