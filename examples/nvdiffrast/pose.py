@@ -108,8 +108,9 @@ def render(glctx, mtx, pos, pos_idx, col, col_idx, resolution: int):
 
 
 def fit_pose(max_iter=1000, repeats=1, log_interval=10, lr_base=0.01, lr_falloff=1.0, nr_base=1.0, nr_falloff=1e-4,
-             grad_phase_start=0.5, resolution=256, out_dir=None, seed=0):
-    """Returns the final (err, err_best) in degrees of every repeat."""
+             grad_phase_start=0.5, resolution=256, out_dir=None, seed=0, init_near=None):
+    """Returns the final (err, err_best) in degrees of every repeat. ``init_near`` (degrees; not in the
+    original) starts at that angle from the target instead of at a random pose (for quick tests)."""
     rng = np.random.RandomState(seed)
     pos_idx, pos, col_idx, col = util.cube_data("p")
     print("Mesh has %d triangles and %d vertices." % (pos_idx.shape[0], pos.shape[0]))
@@ -123,6 +124,11 @@ def fit_pose(max_iter=1000, repeats=1, log_interval=10, lr_base=0.01, lr_falloff
     for rep in range(repeats):
         pose_target = torch.tensor(q_rnd(rng), device=DEVICE)
         pose_init = q_rnd(rng)
+        if init_near is not None:
+            axis = rng.normal(size=3)
+            half = np.radians(init_near) / 2
+            turn = np.concatenate([[np.cos(half)], np.sin(half) * axis / np.linalg.norm(axis)]).astype(np.float32)
+            pose_init = q_mul(pose_target.numpy(), turn)
         pose_opt = torch.tensor(pose_init / np.sum(pose_init ** 2) ** 0.5, device=DEVICE, requires_grad=True)
         loss_best, pose_best = np.inf, pose_opt.detach().clone()
         optimizer = torch.optim.Adam([pose_opt], betas=(0.9, 0.999), lr=lr_base)

@@ -118,7 +118,8 @@ def run_fit(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
-    cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr"})
+    cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr",
+                                     "gradients": "gradients"})
     target = _load(args.target, device, "target") if args.target is not None else load_cow(device=device)
     start = time.perf_counter()
     bar, hook = _progress(args, cfg.iters, "fit")
@@ -142,7 +143,7 @@ def run_pose(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
-    cfg = _config(PoseConfig, args, {"iters": "iters", "size": "image_size", "fov": "fov"})
+    cfg = _config(PoseConfig, args, {"iters": "iters", "size": "image_size", "fov": "fov", "gradients": "gradients"})
     mesh = with_default_colors(normalize_to_unit_sphere(_load(args.mesh, device)))
     gen = torch.Generator().manual_seed(args.seed)
     true_eye = None
