@@ -146,7 +146,7 @@ def fit_pose(max_iter=1000, repeats=1, log_interval=10, lr_base=0.01, lr_falloff
             color_opt = render(glctx, mvp @ q_to_mtx(pose_total_opt), vtx_pos, pos_idx, vtx_col, col_idx, resolution)
             diff = torch.tanh(5.0 * torch.max((color_opt - color) ** 2, dim=-1)[0])
             loss = torch.mean(diff)
-            loss_val = float(loss)
+            loss_val = float(loss.detach())
             if loss_best > loss_val > 0.0:
                 pose_best, loss_best = pose_total_opt.detach().clone(), loss_val
                 if itf < grad_phase_start:
