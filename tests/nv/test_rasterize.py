@@ -161,3 +161,5 @@ def test_bad_input():
         dr.rasterize(CTX, pos, tri, (0, 4))
     with pytest.raises(TypeError, match="tri"):
         dr.rasterize(CTX, pos, tri.float(), (4, 4))
+    with pytest.raises(ValueError, match="GiB"):
+        dr.rasterize(CTX, pos.expand(64, -1, -1), tri, (16384, 16384))

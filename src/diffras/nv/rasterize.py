@@ -50,6 +50,19 @@ def _ranges(pos: torch.Tensor, tri: torch.Tensor, ranges: Any) -> Tuple[np.ndarr
     return np.zeros(N, np.int64), r[:, 0].copy(), (r[:, 0] + r[:, 1]).copy()
 
 
+# Bytes per pixel of one rasterize call (rast, rast_db, ids, depths and the temporaries of the fill), and
+# the most one call may ask for: a typo in resolution or batch size must not exhaust the machine.
+_BYTES_PER_PIXEL = 96
+MAX_BYTES = 12 * 2**30
+
+
+def _check_memory(N: int, H: int, W: int) -> None:
+    need = N * H * W * _BYTES_PER_PIXEL
+    if need > MAX_BYTES:
+        raise ValueError(f"resolution: {N} images of {H} x {W} need about {need / 2**30:.0f} GiB, more than the "
+                         f"{MAX_BYTES / 2**30:.0f} GiB one rasterize call may use; render fewer or smaller images per call")
+
+
 def _visibility(pos, tri, vbase, lo, hi, H, W, prev=None):
     """Triangle ids (N, H, W) int64 (1-based, 0 empty) and z/w, on pos's device."""
     from ._raster_numba import rasterize_ids
@@ -135,6 +148,7 @@ def rasterize(
     _check_pos_tri(pos, tri)
     H, W = check_image_size(resolution, "resolution")
     vbase, lo, hi = _ranges(pos, tri, ranges)
+    _check_memory(len(lo), H, W)
     ids, _ = _visibility(pos, tri, vbase, lo, hi, H, W)
     return _fill(pos, tri, ids, vbase, H, W, bool(grad_db))
 
@@ -153,6 +167,7 @@ class DepthPeeler:
         self.resolution = check_image_size(resolution, "resolution")
         self.grad_db = bool(grad_db)
         self._ranges = _ranges(pos, tri, ranges)
+        _check_memory(len(self._ranges[1]), *self.resolution)
         self._prev: Optional[torch.Tensor] = None
         self._active = False
 
