@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=pos_int, default=None, help="image side of the training views (default: {FitConfig.image_size})")
     p.add_argument("--level", type=nonneg_int, default=None, help="ico-sphere level of the initial mesh (default: {FitConfig.level})")
     p.add_argument("--lr", type=pos_float, default=None, help="learning rate (default: {FitConfig.lr})")
+    p.add_argument("--gradients", choices=("soft", "antialias"), default=None,
+                   help="silhouette gradients: soft (SoftRas blur) or antialias (hard render + analytic AA) (default: {FitConfig.gradients})")
     _common(p, "out/fit")
     _parallel(p)
 
@@ -141,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=pos_int, default=None, help="image side (default: {PoseConfig.image_size})")
     p.add_argument("--fov", type=pos_float, default=None, help="field of view of the reference camera (default: {PoseConfig.fov})")
     p.add_argument("--starts", type=pos_int, default=1, help="random starts to run (default: 1)")
+    p.add_argument("--gradients", choices=("soft", "antialias"), default=None,
+                   help="silhouette gradients: soft (SoftRas blur) or antialias (hard render + analytic AA) (default: {PoseConfig.gradients})")
     _common(p, "out/pose")
 
     p = sub.add_parser("texture", help="optimise a UV texture map from images with known cameras")

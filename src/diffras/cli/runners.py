@@ -202,7 +202,8 @@ def run_fit(args: argparse.Namespace) -> None:
     check_writable(args.out)
     device = _device(args)
     ctx = _ranks(args, device)
-    cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr"})
+    cfg = _config(FitConfig, args, {"iters": "iters", "views": "views", "size": "image_size", "level": "level", "lr": "lr",
+                                     "gradients": "gradients"})
     faces = 20 * 4 ** min(cfg.level, 16)  # capped so that a huge --level cannot stall on the arithmetic
     memory.check_fits(
         memory.fit_bytes(cfg.image_size, cfg.views + cfg.holdout, cfg.views_per_iter, cfg.faces_per_pixel, faces),
@@ -236,7 +237,7 @@ def run_pose(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
-    cfg = _config(PoseConfig, args, {"iters": "iters", "size": "image_size", "fov": "fov"})
+    cfg = _config(PoseConfig, args, {"iters": "iters", "size": "image_size", "fov": "fov", "gradients": "gradients"})
     memory.check_fits(memory.fit_bytes(cfg.image_size, 1, 1, cfg.faces_per_pixel, 0), f"--size {cfg.image_size}", device)
     plots = _plotting_available()
     mesh = with_default_colors(_load(args.mesh, device, normalize=True))

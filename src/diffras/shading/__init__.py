@@ -5,6 +5,7 @@ Two tiers over the same code: functions on plain tensors and :class:`~diffras.ra
 compose them (``SoftPhongShader``, ...). See docs/conventions.md for shape symbols and coordinate frames;
 lights and shading live in world space.
 """
+from .antialias_shader import AntialiasedHardPhongShader, AntialiasedShader, antialias_fragments
 from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
 from ..textures.interpolate import interpolate_face_attributes
 from .lighting import AmbientLights, DirectionalLights, PointLights, SpotLights, diffuse, specular
@@ -27,6 +28,8 @@ from ..textures import TexturesAtlas, TexturesUV, TexturesVertex
 
 __all__ = [
     "AmbientLights",
+    "AntialiasedHardPhongShader",
+    "AntialiasedShader",
     "BlendParams",
     "DirectionalLights",
     "HardDepthShader",
@@ -45,6 +48,7 @@ __all__ = [
     "TexturesAtlas",
     "TexturesUV",
     "TexturesVertex",
+    "antialias_fragments",
     "diffuse",
     "flat_shading",
     "gouraud_shading",

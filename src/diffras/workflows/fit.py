@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .. import distributed
+from .._validation import check_choice
 from ..cameras import sphere_cameras
 from ..losses import (
     chamfer_distance,
@@ -24,7 +25,7 @@ from ..losses import (
 )
 from ..ops import ico_sphere, sample_points_from_meshes
 from ..raster import MeshRasterizer, RasterSettings
-from ..shading import BlendParams, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
+from ..shading import AntialiasedHardPhongShader, BlendParams, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
 from ..structures import Meshes
 from .scene import (
     cosine_schedule,
@@ -34,6 +35,7 @@ from .scene import (
     soft_blur_radius,
     with_default_colors,
 )
+from .pose import GRADIENTS, _pyramid_mse
 
 __all__ = ["FitConfig", "FitResult", "evaluate_fit", "fit_mesh"]
 
@@ -63,6 +65,10 @@ class FitConfig:
     chamfer_samples: int = 10000
     dist: float = 2.7
     fov: float = 60.0
+    # "soft": SoftRas blur (sigma schedule above); "antialias": hard K = 1 renders with nvdiffrast's analytic
+    # silhouette antialiasing, compared on an image pyramid of pyramid_levels scales.
+    gradients: str = "soft"
+    pyramid_levels: int = 3
 
 
 @dataclass
@@ -118,6 +124,7 @@ def fit_mesh(
     split evenly, so the all-reduced gradient is the single-process one and all ranks stay identical.
     """
     cfg = cfg or FitConfig()
+    check_choice(cfg.gradients, "gradients", GRADIENTS)
     if len(target) != 1:
         raise ValueError(f"target: expected a single mesh, got a batch of {len(target)}")
     device = torch.device(device) if device is not None else target.device
@@ -145,6 +152,7 @@ def fit_mesh(
     rasterizer = MeshRasterizer(cameras=cams, raster_settings=settings)
     silhouette = SoftSilhouetteShader()
     phong = SoftPhongShader(cameras=cams, lights=headlight(cams))
+    aa_phong = AntialiasedHardPhongShader(cameras=cams, lights=headlight(cams))
 
     eval_cam = sphere_cameras(1, dist=cfg.dist, fov=cfg.fov, phase=2.0, device=device)
     with torch.no_grad():
@@ -174,16 +182,29 @@ def fit_mesh(
         sigma = cfg.sigma * (cfg.sigma_end / cfg.sigma) ** (step / max(cfg.iters - 1, 1))
         blend = BlendParams(sigma=sigma, gamma=1e-4)
         # One rasterization serves both shaders: the silhouette and the colour loss see the same fragments.
-        fragments = rasterizer(batch, cameras=view_cams, blur_radius=soft_blur_radius(sigma))
-        alpha = silhouette(fragments, batch, blend_params=blend)[..., 3]
-        rgb = phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams), blend_params=blend)[..., :3]
         target_batch = target_images[idx]
-        # Per-view means summed and divided by the step's view count (not this rank's): the ranks' losses
-        # then add up to the mean over all chosen views, and the regularisers are split evenly across ranks.
-        n_chosen, share = len(chosen), 1.0 / ctx.world_size
+        # Each view's loss is weighted by 1 / (the step's view count over all ranks): summed over the ranks
+        # that is the mean over the chosen views, whoever rendered them; the regularisers are split evenly.
+        n_chosen, share, mine = len(chosen), 1.0 / ctx.world_size, len(idx)
+        if cfg.gradients == "antialias":
+            fragments = rasterizer(batch, cameras=view_cams, blur_radius=0.0, faces_per_pixel=1)
+            img = aa_phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams))
+            alpha, rgb = img[..., 3:], img[..., :3]
+
+            def view_loss(pred, tgt):
+                return _pyramid_mse(pred, tgt, cfg.pyramid_levels)
+        else:
+            fragments = rasterizer(batch, cameras=view_cams, blur_radius=soft_blur_radius(sigma))
+            alpha = silhouette(fragments, batch, blend_params=blend)[..., 3:]
+            rgb = phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams), blend_params=blend)[..., :3]
+
+            def view_loss(pred, tgt):
+                return ((pred - tgt) ** 2).mean()
+        # ``* 0.0`` terms keep a rank with no view this step in the graph (zero gradients, same all-reduce).
         terms = {
-            "silhouette": ((alpha[: len(idx)] - target_batch[..., 3]) ** 2).mean(dim=(1, 2)).sum() / n_chosen,
-            "rgb": ((rgb[: len(idx)] - target_batch[..., :3]) ** 2).mean(dim=(1, 2, 3)).sum() / n_chosen,
+            "silhouette": sum(view_loss(alpha[v], target_batch[v, ..., 3:]) for v in range(mine)) / n_chosen
+            + alpha.sum() * 0.0,
+            "rgb": sum(view_loss(rgb[v], target_batch[v, ..., :3]) for v in range(mine)) / n_chosen + rgb.sum() * 0.0,
             "edge": mesh_edge_loss(mesh) * share,
             "normal": mesh_normal_consistency(mesh) * share,
             "laplacian": mesh_laplacian_smoothing(mesh, method="uniform") * share,

@@ -14,13 +14,17 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from .._validation import check_choice
 from ..cameras import FoVPerspectiveCameras, look_at_rotation
 from ..raster import MeshRasterizer, RasterSettings
-from ..shading import BlendParams, SoftPhongShader, SoftSilhouetteShader
+from ..shading import AntialiasedHardPhongShader, BlendParams, SoftPhongShader, SoftSilhouetteShader
 from ..structures import Meshes
 from .scene import headlight, soft_blur_radius
 
 __all__ = ["PoseConfig", "PoseResult", "fit_pose", "camera_from_eye", "rotation_error_deg", "random_eye", "start_eye"]
+
+
+GRADIENTS = ("soft", "antialias")
 
 
 @dataclass
@@ -38,6 +42,11 @@ class PoseConfig:
     start_angle_min: float = 30.0  # random starts are this many degrees or more from the truth...
     start_angle_max: float = 60.0  # ...and at most this many
     snapshot_every: int = 5
+    # "soft": SoftRas blur with the coarse-to-fine sigma schedule; "antialias": hard (K = 1) renders with
+    # nvdiffrast's analytic silhouette antialiasing (no blur), compared on an image pyramid so that the
+    # edge gradients still reach across the image early on.
+    gradients: str = "soft"
+    pyramid_levels: int = 4
 
 
 @dataclass
@@ -89,6 +98,18 @@ def start_eye(truth: torch.Tensor, generator: torch.Generator, cfg: PoseConfig) 
     raise RuntimeError("could not draw a start pose in the requested angle range")
 
 
+def _pyramid_mse(a: torch.Tensor, b: torch.Tensor, levels: int) -> torch.Tensor:
+    """Mean of the MSEs of (H, W, C) images a and b at ``levels`` scales (2 x 2 average pooling)."""
+    a, b = a.permute(2, 0, 1)[None], b.permute(2, 0, 1)[None]
+    total = ((a - b) ** 2).mean()
+    for _ in range(levels - 1):
+        if min(a.shape[-2:]) < 2:
+            break
+        a, b = torch.nn.functional.avg_pool2d(a, 2), torch.nn.functional.avg_pool2d(b, 2)
+        total = total + ((a - b) ** 2).mean()
+    return total / levels
+
+
 def fit_pose(
     mesh: Meshes,
     reference: torch.Tensor,
@@ -108,6 +129,7 @@ def fit_pose(
         true_eye: if known (synthetic reference), the metrics include the rotation and translation errors.
     """
     cfg = cfg or PoseConfig()
+    check_choice(cfg.gradients, "gradients", GRADIENTS)
     device = mesh.device
     rgb_ref = reference.dim() == 3
     alpha_ref = reference[..., 3] if rgb_ref else reference
@@ -120,16 +142,24 @@ def fit_pose(
         t = step / max(cfg.iters - 1, 1)
         sigma = cfg.sigma_start * (cfg.sigma_end / cfg.sigma_start) ** t
         cams = camera_from_eye(eye[None], cfg.fov)
-        settings = RasterSettings(
-            image_size=cfg.image_size, blur_radius=soft_blur_radius(sigma), faces_per_pixel=cfg.faces_per_pixel
-        )
-        fragments = MeshRasterizer(cameras=cams, raster_settings=settings)(mesh)
-        blend = BlendParams(sigma=sigma, gamma=1e-4)
-        alpha = SoftSilhouetteShader(blend_params=blend)(fragments, mesh)[0, ..., 3]
-        terms = {"silhouette": ((alpha - alpha_ref) ** 2).mean()}
-        if rgb_ref:
-            rgb = SoftPhongShader(cameras=cams, lights=headlight(cams), blend_params=blend)(fragments, mesh)[0, ..., :3]
-            terms["rgb"] = ((rgb - reference[..., :3]) ** 2).mean()
+        if cfg.gradients == "antialias":
+            fragments = MeshRasterizer(cameras=cams, raster_settings=RasterSettings(cfg.image_size))(mesh)
+            img = AntialiasedHardPhongShader(cameras=cams, lights=headlight(cams))(fragments, mesh)[0]
+            alpha, rgb = img[..., 3], img[..., :3]
+            terms = {"silhouette": _pyramid_mse(alpha[..., None], alpha_ref[..., None], cfg.pyramid_levels)}
+            if rgb_ref:
+                terms["rgb"] = _pyramid_mse(rgb, reference[..., :3], cfg.pyramid_levels)
+        else:
+            settings = RasterSettings(
+                image_size=cfg.image_size, blur_radius=soft_blur_radius(sigma), faces_per_pixel=cfg.faces_per_pixel
+            )
+            fragments = MeshRasterizer(cameras=cams, raster_settings=settings)(mesh)
+            blend = BlendParams(sigma=sigma, gamma=1e-4)
+            alpha = SoftSilhouetteShader(blend_params=blend)(fragments, mesh)[0, ..., 3]
+            terms = {"silhouette": ((alpha - alpha_ref) ** 2).mean()}
+            if rgb_ref:
+                rgb = SoftPhongShader(cameras=cams, lights=headlight(cams), blend_params=blend)(fragments, mesh)[0, ..., :3]
+                terms["rgb"] = ((rgb - reference[..., :3]) ** 2).mean()
         loss = sum(getattr(cfg, f"w_{k}") * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
