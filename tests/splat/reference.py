@@ -44,13 +44,13 @@ def reference_rasterization(means, quats, scales, opacities, colors, viewmats, K
     for c in range(C):
         Rv, tv = viewmats[c, :3, :3], viewmats[c, :3, 3]
         fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
-        campos = -Rv.T @ tv
+        campos = torch.linalg.inv(viewmats[c])[:3, 3]  # gsplat's camera centre (differentiated as a general inverse)
         splats, radii = [], []
         for n in range(N):
             p = Rv @ means[n] + tv
             x, y, z = p
             radii.append((0, 0))
-            if not (near_plane <= float(z) <= far_plane):
+            if not (near_plane <= float(z.detach()) <= far_plane):
                 continue
             M = _rotmat(quats[n]) @ torch.diag(scales[n])
             cov = Rv @ (M @ M.T) @ Rv.T

@@ -114,14 +114,14 @@ def project_gaussians(
 
     with torch.no_grad():  # the footprint is integer bookkeeping: no gradient
         o = opac.detach()
-        valid &= o >= ALPHA_THRESHOLD
+        valid = valid & (o >= ALPHA_THRESHOLD)
         extend = torch.sqrt(2.0 * torch.log(torch.where(valid, o, torch.ones_like(o)) / ALPHA_THRESHOLD))
         extend = extend.clamp(max=GAUSSIAN_EXTEND)
         rx = torch.ceil(extend * torch.sqrt(a.detach().clamp(min=0)))
         ry = torch.ceil(extend * torch.sqrt(c.detach().clamp(min=0)))
-        valid &= ~((rx <= radius_clip) & (ry <= radius_clip))
+        valid = valid & (~((rx <= radius_clip) & (ry <= radius_clip)))
         mx, my = means2d[..., 0].detach(), means2d[..., 1].detach()
-        valid &= ~((mx + rx <= 0) | (mx - rx >= width) | (my + ry <= 0) | (my - ry >= height))
+        valid = valid & (~((mx + rx <= 0) | (mx - rx >= width) | (my + ry <= 0) | (my - ry >= height)))
         radii = torch.stack([rx, ry], dim=-1).where(valid[..., None], torch.zeros_like(means2d)).to(torch.int32)
 
     keep = valid.to(means.dtype)
