@@ -197,7 +197,7 @@ def rasterization(
 
     render_colors, render_alphas = composite(
         means2d_flat, proj["conics"].reshape(C * N, 3), proj["opacities"].reshape(C * N),
-        cols.reshape(C * N, D), bg, isect, C, width, height, backend)
+        cols.reshape(C * N, D), bg, radii.reshape(C * N, 2), isect, C, width, height, backend)
     if render_mode in ("ED", "RGB+ED"):
         render_colors = torch.cat([render_colors[..., :-1], render_colors[..., -1:] / render_alphas.clamp(min=1e-10)], -1)
     return render_colors, render_alphas, meta
