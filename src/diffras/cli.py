@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--texture-size", type=pos_int, default=None, help="side of the optimised map (default: 512)")
     p.add_argument("--size", type=pos_int, default=None, help="image side of the views (default: TextureConfig.image_size)")
     _common(p, "out/texture")
+    from .splat.command import add_parser as add_splat_parser  # `diffras splat` (h12: diffras.splat.command)
+
+    add_splat_parser(sub)
     return parser
 
 
@@ -109,12 +112,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         # Imported here so that --help and argument errors answer at once, before torch loads.
         from . import workflows
+        from .splat.command import run_splat
 
         run = {
             "render": workflows.run_render,
             "fit": workflows.run_fit,
             "pose": workflows.run_pose,
             "texture": workflows.run_texture,
+            "splat": run_splat,
         }[args.command]
         run(args)
     except KeyboardInterrupt:

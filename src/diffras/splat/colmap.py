@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-__all__ = ["ColmapCamera", "ColmapImage", "ColmapModel", "read_colmap", "write_colmap"]
+__all__ = ["ColmapCamera", "ColmapImage", "ColmapModel", "model_from_views", "read_colmap", "write_colmap"]
 
 PathLike = Union[str, Path]
 # model name -> (id, number of params); params begin f (or fx, fy), cx, cy.
@@ -63,6 +63,42 @@ class ColmapModel:
     images: Dict[int, ColmapImage]
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (P, 3) float64
     colors: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))  # (P, 3) uint8
+
+
+def _rotmat_to_qvec(R: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> unit wxyz quaternion with w >= 0 (Shepperd's method: stable for every rotation)."""
+    m = np.asarray(R, dtype=np.float64)
+    t = np.trace(m)
+    cands = [t, m[0, 0], m[1, 1], m[2, 2]]
+    k = int(np.argmax(cands))
+    if k == 0:
+        s = 2 * np.sqrt(1 + t)
+        q = [s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif k == 1:
+        s = 2 * np.sqrt(1 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif k == 2:
+        s = 2 * np.sqrt(1 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2 * np.sqrt(1 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4]
+    q = np.array(q)
+    return q if q[0] >= 0 else -q
+
+
+def model_from_views(viewmats, Ks, width: int, height: int, names, points=None, colors=None) -> ColmapModel:
+    """A COLMAP model (one PINHOLE camera per view) from OpenCV ``viewmats (V, 4, 4)`` and ``Ks (V, 3, 3)``
+    (gsplat's pixel convention, which is COLMAP's), image file ``names``, optional ``points (P, 3)`` and
+    ``colors (P, 3)`` in [0, 1]."""
+    V, K = np.asarray(viewmats, np.float64), np.asarray(Ks, np.float64)
+    cams = {i + 1: ColmapCamera("PINHOLE", int(width), int(height), [K[i, 0, 0], K[i, 1, 1], K[i, 0, 2], K[i, 1, 2]])
+            for i in range(len(V))}
+    imgs = {i + 1: ColmapImage(_rotmat_to_qvec(V[i, :3, :3]), V[i, :3, 3].copy(), i + 1, str(names[i])) for i in range(len(V))}
+    pts = np.zeros((0, 3)) if points is None else np.asarray(points, np.float64).reshape(-1, 3)
+    cols = np.full((len(pts), 3), 128, np.uint8) if colors is None else \
+        np.clip(np.round(np.asarray(colors, np.float64) * 255), 0, 255).astype(np.uint8).reshape(-1, 3)
+    return ColmapModel(cams, imgs, pts, cols)
 
 
 def _find(folder: Path) -> Tuple[Path, str]:

@@ -31,6 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--sh-degree", type=int, choices=(0, 1, 2, 3), default=None, help="final SH degree (default: 3)")
     p.add_argument("--init", choices=("points", "random"), default=None, help="initial Gaussians (default: points)")
     p.add_argument("--antialiased", action="store_true", help="gsplat's antialiased rasterize mode")
+    p.add_argument("--frames", type=pos_int, default=36, help="turntable GIF frames (default: 36)")
     _common(p, "out/splat")
     return p
 
@@ -42,7 +43,7 @@ def _look_at(eye: torch.Tensor, centre: torch.Tensor, up: torch.Tensor) -> torch
     x = torch.linalg.cross(z, up)  # right = forward x up (up is -Y of the camera)
     x = x / x.norm()
     y = torch.linalg.cross(z, x)
-    V = torch.eye(4)
+    V = torch.eye(4, dtype=eye.dtype)
     V[:3, :3] = torch.stack([x, y, z])
     V[:3, 3] = -V[:3, :3] @ eye
     return V
@@ -129,11 +130,15 @@ def run_splat(args: argparse.Namespace) -> None:
     given = {"iters": args.iters, "sh_degree": args.sh_degree, "init": args.init}
     cfg = dataclasses.replace(SplatConfig(), **{k: v for k, v in given.items() if v is not None},
                               antialiased=args.antialiased)
-    if cfg.iters < cfg.refine_stop:  # a short run still densifies and stops in time
-        scale = cfg.iters / SplatConfig.iters
-        cfg = dataclasses.replace(cfg, refine_start=int(cfg.refine_start * scale), refine_stop=int(cfg.refine_stop * scale),
-                                  reset_every=max(1, int(cfg.reset_every * scale)), sh_interval=max(1, int(cfg.sh_interval * scale)),
-                                  refine_every=max(1, int(cfg.refine_every * scale)), eval_every=max(1, int(cfg.eval_every * scale)))
+    if cfg.iters != SplatConfig.iters:  # keep the schedule's shape for other run lengths
+        f = cfg.iters / SplatConfig.iters
+        every = max(10, int(cfg.refine_every * f))
+        cfg = dataclasses.replace(
+            cfg, refine_every=every, refine_start=max(every, int(cfg.refine_start * f)),
+            refine_stop=int(cfg.refine_stop * f), sh_interval=max(1, int(cfg.sh_interval * f)),
+            eval_every=max(1, int(cfg.eval_every * f)),
+            # An opacity reset needs a few hundred steps to recover from: none in short runs.
+            reset_every=int(cfg.reset_every * f) if cfg.iters >= 1000 else cfg.iters + 1)
     t0 = time.perf_counter()
     if args.data is None:
         data = cow_views(n_train=args.views, n_test=10, size=args.size or 256, seed=args.seed)
@@ -157,7 +162,7 @@ def run_splat(args: argparse.Namespace) -> None:
     deg = m["sh_degree"]
     with OutputDir(args.out) as out:
         save_ply(out.path("splats.ply"), result.splats)
-        save_turntable(out.path("turntable.gif"), _turntable(result.splats, data, deg), fps=12)
+        save_turntable(out.path("turntable.gif"), _turntable(result.splats, data, deg, args.frames), fps=12)
         if data.test:
             i = data.test[0]
             H, W = data.images.shape[1:3]

@@ -22,7 +22,7 @@ from typing import Dict, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ["load_ply", "render_args", "save_ply"]
+__all__ = ["is_splat_ply", "load_ply", "render_args", "save_ply"]
 
 PathLike = Union[str, Path]
 _REQUIRED = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
@@ -64,6 +64,17 @@ def save_ply(path: PathLike, splats: Dict[str, torch.Tensor]) -> Path:
         f.write(header.encode("ascii"))
         f.write(data.tobytes())
     return path
+
+
+def is_splat_ply(path: PathLike) -> bool:
+    """True if ``path`` is a PLY file whose header declares 3DGS properties (``f_dc_0`` and ``opacity``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".ply" or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    header = head.split(b"end_header")[0]
+    return head.startswith(b"ply") and b" f_dc_0" in header and b" opacity" in header
 
 
 def _read_header(f, path) -> Tuple[int, list, str]:

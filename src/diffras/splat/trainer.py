@@ -173,7 +173,7 @@ def train_splats(data: SplatData, cfg: SplatConfig = SplatConfig(), *, seed: int
         for group in optimizers["means"].param_groups:
             group["lr"] *= gamma
         mse = float(((out.detach() - target) ** 2).mean())
-        hist["loss"].append(float(loss))
+        hist["loss"].append(float(loss.detach()))
         hist["psnr"].append(-10 * math.log10(max(mse, 1e-12)))
         hist["n_gaussians"].append(len(params["means"]))
         if data.test and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.iters:

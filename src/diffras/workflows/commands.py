@@ -88,6 +88,12 @@ def run_render(args: argparse.Namespace) -> None:
     from ..vis import save_image, save_turntable
     from .scene import headlight, make_renderer, normalize_to_unit_sphere, orbit_cameras
 
+    from ..splat.ply import is_splat_ply  # h12: a trained 3DGS .ply renders through the splat rasterizer
+
+    if is_splat_ply(args.mesh):
+        from ..splat.command import render_splat_file
+
+        return render_splat_file(args.mesh, args)
     check_writable(args.out)
     device = _device(args)
     torch.manual_seed(args.seed)
