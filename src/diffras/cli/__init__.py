@@ -70,6 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "fit": runners.run_fit,
             "pose": runners.run_pose,
             "texture": runners.run_texture,
+            "splat": runners.run_splat,
         }[args.command]
         run(args)
     except KeyboardInterrupt:

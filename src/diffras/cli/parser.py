@@ -20,7 +20,7 @@ SHADERS = ("hard-phong", "soft-phong", "hard-gouraud", "soft-gouraud", "flat", "
 #: for 9x the pixels of a plain render: about 0.2 s a view for the cow at 256 px on one core.
 DEFAULT_SUPERSAMPLE = 3
 
-# "{FitConfig.iters}" in a help string: a config class of diffras.workflows and one of its fields.
+# "{FitConfig.iters}" in a help string: a config class of diffras.workflows (or diffras.splat) and a field.
 _CONFIG_REF = re.compile(r"\{(\w+Config)\.(\w+)\}")
 
 
@@ -36,9 +36,11 @@ class _Formatter(argparse.HelpFormatter):
             import dataclasses
 
             from .. import workflows
+            from ..splat import trainer as splat_trainer
 
             def default(m: "re.Match[str]") -> str:
-                fields = {f.name: f for f in dataclasses.fields(getattr(workflows, m.group(1)))}
+                config = getattr(workflows, m.group(1), None) or getattr(splat_trainer, m.group(1))
+                fields = {f.name: f for f in dataclasses.fields(config)}
                 return str(fields[m.group(2)].default)
 
             text = _CONFIG_REF.sub(default, text)
@@ -156,4 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=pos_int, default=None, help="image side of the views (default: {TextureConfig.image_size})")
     _common(p, "out/texture")
     _parallel(p)
+
+    p = sub.add_parser("splat", help="train 3D Gaussian splats from posed images (COLMAP, transforms.json, or the cow)")
+    p.add_argument("data", type=Path, nargs="?", default=None,
+                   help="COLMAP folder (sparse/0 + images/) or NeRF transforms.json folder (default: render the bundled cow)")
+    p.add_argument("--iters", type=pos_int, default=None, help="training steps (default: {SplatConfig.iters})")
+    p.add_argument("--size", type=pos_int, default=None,
+                   help="image side: the cow's render size (default 256), or the longer side data images are resized to")
+    p.add_argument("--views", type=pos_int, default=50, help="cow training views (default: 50; 10 more are held out)")
+    p.add_argument("--sh-degree", type=int, choices=(0, 1, 2, 3), default=None,
+                   help="final SH degree (default: {SplatConfig.sh_degree})")
+    p.add_argument("--init", choices=("points", "random"), default=None,
+                   help="initial Gaussians (default: {SplatConfig.init})")
+    p.add_argument("--antialiased", action="store_true", help="gsplat's antialiased rasterize mode")
+    p.add_argument("--frames", type=pos_int, default=36, help="turntable GIF frames (default: 36)")
+    _common(p, "out/splat")
     return parser

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..structures import Meshes
 
-__all__ = ["plot_losses", "run_fit", "run_pose", "run_render", "run_texture"]
+__all__ = ["plot_losses", "run_fit", "run_pose", "run_render", "run_splat", "run_texture"]
 
 _Config = TypeVar("_Config")
 
@@ -142,8 +142,20 @@ def _gif_frame(image: torch.Tensor) -> torch.Tensor:
     return box_downsample(image[None], factor)[0]
 
 
+def run_splat(args: argparse.Namespace) -> None:
+    from ..splat.command import run_splat as run
+
+    run(args)
+
+
 def run_render(args: argparse.Namespace) -> None:
     from ..distributed import gather_to_main, shard
+    from ..splat.ply import is_splat_ply
+
+    if is_splat_ply(args.mesh):  # a trained 3DGS .ply renders through the splat rasterizer
+        from ..splat.command import render_splat_file
+
+        return render_splat_file(args.mesh, args)
     from ..vis import save_image, save_turntable
     from ..workflows.scene import default_faces_per_pixel, headlight, make_renderer, orbit_cameras, render_antialiased
 
