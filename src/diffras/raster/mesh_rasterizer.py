@@ -17,7 +17,7 @@ from .fragments import Fragments
 from .functional import rasterize_face_verts
 from .settings import RasterSettings
 
-__all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]
+__all__ = ["MeshRasterizer", "project_points_padded", "project_verts_padded", "rasterize_meshes"]
 
 # Clamp of the perspective divisor when projecting: a vertex exactly on the camera plane gets a huge
 # but finite NDC position (its faces are then clipped or dropped), never inf/NaN in values or grads.
@@ -48,7 +48,12 @@ def project_verts_padded(meshes: Any, cameras: Any, image_size=None) -> torch.Te
     parameter.
     """
     _check_meshes_cameras(meshes, cameras)
-    verts = meshes.verts_padded()  # finite: Meshes checks its vertices
+    return project_points_padded(meshes.verts_padded(), cameras, image_size)  # finite: Meshes checks
+
+
+def project_points_padded(verts: torch.Tensor, cameras: Any, image_size=None) -> torch.Tensor:
+    """(N, V, 3) finite world points -> (N, V, 3) ``(x_ndc, y_ndc, z_view)``, as
+    :func:`project_verts_padded` (which calls it; so does the points rasterizer)."""
     full = cameras.get_full_projection_transform()
     if not cameras.in_ndc():
         # The same composition as cameras.transform_points_ndc.
