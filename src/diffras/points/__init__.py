@@ -7,7 +7,7 @@ Functional tier: :func:`rasterize_points` (a ``Pointclouds`` in NDC -> :class:`P
 :class:`PointsRenderer`. Conventions (NDC, pixel centres, the visibility rule): docs/points.md.
 """
 from .compositing import AlphaCompositor, NormWeightedCompositor, alpha_composite, norm_weighted_sum, weighted_sum
-from .rasterize_points import PointFragments, rasterize_points
+from .rasterize import PointFragments, rasterize_points
 from .rasterizer import PointsRasterizer
 from .renderer import PointsRenderer
 from .settings import PointsRasterizationSettings

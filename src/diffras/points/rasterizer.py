@@ -16,7 +16,7 @@ from torch import nn
 
 from .._validation import _describe
 from ..raster.mesh_rasterizer import project_points_padded
-from .rasterize_points import PointFragments, _check_pointclouds, rasterize_points
+from .rasterize import PointFragments, _check_pointclouds, rasterize_points
 from .settings import PointsRasterizationSettings
 
 __all__ = ["PointsRasterizer"]

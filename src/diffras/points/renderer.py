@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .._validation import _describe
-from .rasterize_points import format_radius
+from .rasterize import format_radius
 
 __all__ = ["PointsRenderer"]
 

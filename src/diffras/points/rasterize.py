@@ -138,7 +138,7 @@ def rasterize_points(
         >>> import torch
         >>> from diffras.structures import Pointclouds
         >>> pc = Pointclouds(points=[torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0]])])
-        >>> idx, zbuf, dists = rasterize_points(pc, image_size=4, radius=0.3, points_per_pixel=2)
+        >>> idx, zbuf, dists = rasterize_points(pc, image_size=4, radius=0.4, points_per_pixel=2)
         >>> idx[0, 1:3, 1:3, 0].tolist(), zbuf[0, 1, 1].tolist()
         ([[0, 0], [0, 0]], [1.0, 2.0])
     """
