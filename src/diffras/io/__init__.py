@@ -3,9 +3,11 @@
 - :func:`load_mesh_data`: one file -> :class:`MeshData` (plain tensors; welded positions, per-face UVs).
 - :func:`load_mesh` / :func:`load_meshes`: one file / several files -> ``Meshes`` with textures attached.
 - :func:`save_mesh`: one mesh -> OBJ (+MTL+PNG) or PLY.
+- :func:`load_pointcloud` / :func:`save_pointcloud`: PLY points with normals and colours <-> ``Pointclouds``.
 """
 from .load import load_mesh, load_meshes, meshes_from_data
 from .mesh_data import SUPPORTED_LOAD_FORMATS, MeshData, load_mesh_data
+from .points import load_pointcloud, save_pointcloud
 from .save import SUPPORTED_SAVE_FORMATS, save_mesh
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "load_mesh",
     "load_mesh_data",
     "load_meshes",
+    "load_pointcloud",
     "meshes_from_data",
     "save_mesh",
+    "save_pointcloud",
 ]
