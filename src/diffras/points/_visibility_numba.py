@@ -2,14 +2,14 @@
 
 1. ``_point_ranges`` (parallel over points): the exact range of pixel rows and columns each point can
    touch (a superset of the rule's hits, settled with the rule's own subtraction, see ``_axis_range``).
-2. ``_order_points``: a counting sort of the (image, point) pairs that can touch something by coarse
-   depth bucket, O(P).
-3. ``_bin_points``: a counting sort of those pairs into square tiles (count, prefix sum, fill); bins are
-   exactly as large as needed, so no point is ever dropped (no ``max_points_per_bin`` overflow).
-4. ``_raster_tiles`` (``prange`` over tiles): each tile visits its points in depth-bucket order and keeps
-   a per-pixel buffer of the K smallest ``(z, p)`` pairs. Once every pixel of a tile holds K points, a
-   point in a deeper bucket than the tile's largest K-th depth cannot enter, nor can any later one: the
-   tile stops there. Dense clouds therefore cost about the points in front, not all of them.
+2. ``_bin_points``: a counting sort of the (image, point) pairs into square tiles (count, prefix sum,
+   fill), reading the points in order; bins are exactly as large as needed, so no point is ever dropped
+   (no ``max_points_per_bin`` overflow).
+3. ``_raster_tiles`` (``prange`` over tiles): each tile copies its points in (depth bucket, index) order
+   (a local counting sort over ``_ZBUCKETS`` buckets of the batch's depth range) and keeps a per-pixel
+   buffer of the K smallest ``(z, p)`` pairs. Once every pixel of the tile holds K points, a point in a
+   deeper bucket than the tile's largest K-th depth cannot enter, nor can any later one: the tile stops
+   there. Dense clouds therefore cost about the points in front, not all of them.
 
 The per-pixel test is the reference rule with the same float64 operations in the same order and no
 fastmath, so decisions match the reference bit for bit.
@@ -78,83 +78,67 @@ def _point_ranges(pts, rad, pxs, pys, rng):
 
 
 @numba.njit(**_JIT)
-def _order_points(pts, rng, first, num, nb):
-    """(image, point) pairs that can touch a pixel, sorted by (image, depth bucket, point): a counting
-    sort. Returns ``(img, pid, bucket)`` arrays, one entry per pair, and the bucket map ``(lo, scale)``:
-    ``bucket = min(int((z - lo) * scale), nb - 1)``, monotone in z."""
-    N = first.shape[0]
+def _depth_range(pts, rng):
+    """Smallest and largest z of the points that touch some pixel (inf, -inf if none)."""
     lo = np.inf
     hi = -np.inf
-    total = 0
-    for n in range(N):
-        for p in range(first[n], first[n] + num[n]):
-            if rng[p, 0] <= rng[p, 1]:
-                total += 1
-                lo = min(lo, pts[p, 2])
-                hi = max(hi, pts[p, 2])
-    scale = nb / (hi - lo) if hi > lo else 0.0
-    if not scale < 1e300:  # a subnormal depth range: one bucket (0 * inf would be NaN)
-        scale = 0.0
-    counts = np.zeros(N * nb + 1, dtype=np.int64)
-    for n in range(N):
-        for p in range(first[n], first[n] + num[n]):
-            if rng[p, 0] <= rng[p, 1]:
-                counts[n * nb + min(int((pts[p, 2] - lo) * scale), nb - 1) + 1] += 1
-    for k in range(N * nb):
-        counts[k + 1] += counts[k]
-    img = np.empty(total, dtype=np.int64)
-    pid = np.empty(total, dtype=np.int64)
-    bucket = np.empty(total, dtype=np.int64)
-    for n in range(N):
-        for p in range(first[n], first[n] + num[n]):
-            if rng[p, 0] <= rng[p, 1]:
-                b = min(int((pts[p, 2] - lo) * scale), nb - 1)
-                at = counts[n * nb + b]
-                img[at] = n
-                pid[at] = p
-                bucket[at] = b
-                counts[n * nb + b] = at + 1
-    return img, pid, bucket, lo, scale
+    for p in range(pts.shape[0]):
+        if rng[p, 0] <= rng[p, 1]:
+            lo = min(lo, pts[p, 2])
+            hi = max(hi, pts[p, 2])
+    return lo, hi
 
 
 @numba.njit(**_JIT)
-def _count_entries(img, pid, rng, T):
-    """Number of (tile, pair) entries binning with tiles of side T would create."""
+def _count_entries(first, num, rng, T):
+    """Number of (tile, point) entries binning with tiles of side T would create."""
     total = 0
-    for q in range(pid.shape[0]):
-        p = pid[q]
-        total += (rng[p, 1] // T - rng[p, 0] // T + 1) * (rng[p, 3] // T - rng[p, 2] // T + 1)
+    for n in range(first.shape[0]):
+        for p in range(first[n], first[n] + num[n]):
+            if rng[p, 0] <= rng[p, 1]:
+                total += (rng[p, 1] // T - rng[p, 0] // T + 1) * (rng[p, 3] // T - rng[p, 2] // T + 1)
     return total
 
 
 @numba.njit(**_JIT)
-def _bin_points(img, pid, rng, T, nty, ntx, N):
-    """Counting sort of the pairs into tiles, keeping their order; the pairs of tile
-    ``b = (n * nty + ty) * ntx + tx`` are ``bin_rows[bin_start[b]:bin_start[b + 1]]``."""
+def _bin_points(first, num, rng, T, nty, ntx):
+    """Counting sort of the (image, point) pairs into tiles, in point order (sequential reads); the
+    points of tile ``b = (n * nty + ty) * ntx + tx`` are ``bin_pts[bin_start[b]:bin_start[b + 1]]``."""
+    N = first.shape[0]
     nbins = N * nty * ntx
     counts = np.zeros(nbins + 1, dtype=np.int64)
-    for q in range(pid.shape[0]):
-        p = pid[q]
-        for ty in range(rng[p, 0] // T, rng[p, 1] // T + 1):
-            base = (img[q] * nty + ty) * ntx
-            for tx in range(rng[p, 2] // T, rng[p, 3] // T + 1):
-                counts[base + tx + 1] += 1
+    for n in range(N):
+        for p in range(first[n], first[n] + num[n]):
+            if rng[p, 0] > rng[p, 1]:
+                continue
+            for ty in range(rng[p, 0] // T, rng[p, 1] // T + 1):
+                base = (n * nty + ty) * ntx
+                for tx in range(rng[p, 2] // T, rng[p, 3] // T + 1):
+                    counts[base + tx + 1] += 1
     for b in range(nbins):
         counts[b + 1] += counts[b]
-    bin_rows = np.empty(counts[nbins], dtype=np.int64)
+    bin_pts = np.empty(counts[nbins], dtype=np.int64)
     fill = counts[:nbins].copy()
-    for q in range(pid.shape[0]):
-        p = pid[q]
-        for ty in range(rng[p, 0] // T, rng[p, 1] // T + 1):
-            base = (img[q] * nty + ty) * ntx
-            for tx in range(rng[p, 2] // T, rng[p, 3] // T + 1):
-                bin_rows[fill[base + tx]] = q
-                fill[base + tx] += 1
-    return counts, bin_rows
+    for n in range(N):
+        for p in range(first[n], first[n] + num[n]):
+            if rng[p, 0] > rng[p, 1]:
+                continue
+            for ty in range(rng[p, 0] // T, rng[p, 1] // T + 1):
+                base = (n * nty + ty) * ntx
+                for tx in range(rng[p, 2] // T, rng[p, 3] // T + 1):
+                    bin_pts[fill[base + tx]] = p
+                    fill[base + tx] += 1
+    return counts, bin_pts
+
+
+@numba.njit(inline="always", **_JIT)
+def _bucket(z, zlo, zscale, nb):
+    # Monotone in z: bucket(z1) > bucket(z2) implies z1 > z2.
+    return min(int((z - zlo) * zscale), nb - 1)
 
 
 @numba.njit(parallel=True, **_JIT)
-def _raster_tiles(pts, rad, rng, pid, bucket, zlo, zscale, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, out):
+def _raster_tiles(pts, rad, rng, zlo, zscale, bin_start, bin_pts, pxs, pys, T, nty, ntx, K, out):
     H = pys.shape[0]
     W = pxs.shape[0]
     nbins = bin_start.shape[0] - 1
@@ -162,7 +146,8 @@ def _raster_tiles(pts, rad, rng, pid, bucket, zlo, zscale, bin_start, bin_rows, 
     for b in numba.prange(nbins):
         lo = bin_start[b]
         hi = bin_start[b + 1]
-        if lo == hi:
+        m = hi - lo
+        if m == 0:
             continue
         n = b // (nty * ntx)
         ti0 = ((b // ntx) % nty) * T
@@ -171,36 +156,62 @@ def _raster_tiles(pts, rad, rng, pid, bucket, zlo, zscale, bin_start, bin_rows, 
         tj1 = min(tj0 + T, W) - 1
         tw = tj1 - tj0 + 1
         npix = (ti1 - ti0 + 1) * tw
+        # The tile's points copied in (depth bucket, index) order by a counting sort: the buffers then
+        # fill with near points first, and the loop below can stop early (reads stay sequential).
+        cnt_b = np.zeros(nb + 1, dtype=np.int64)
+        for e in range(lo, hi):
+            cnt_b[_bucket(pts[bin_pts[e], 2] + 0.0, zlo, zscale, nb) + 1] += 1
+        for k in range(nb):
+            cnt_b[k + 1] += cnt_b[k]
+        lx = np.empty(m, dtype=np.float64)
+        ly = np.empty(m, dtype=np.float64)
+        lz = np.empty(m, dtype=np.float64)
+        lr2 = np.empty(m, dtype=np.float64)
+        lp = np.empty(m, dtype=np.int64)
+        lb = np.empty(m, dtype=np.int64)
+        lrng = np.empty((m, 4), dtype=np.int64)
+        for e in range(lo, hi):
+            p = bin_pts[e]
+            z = pts[p, 2] + 0.0  # -0.0 and 0.0 are the same depth
+            bk = _bucket(z, zlo, zscale, nb)
+            at = cnt_b[bk]
+            cnt_b[bk] = at + 1
+            lx[at] = pts[p, 0]
+            ly[at] = pts[p, 1]
+            lz[at] = z
+            lr2[at] = rad[p] * rad[p]
+            lp[at] = p
+            lb[at] = bk
+            lrng[at, 0] = max(rng[p, 0], ti0)
+            lrng[at, 1] = min(rng[p, 1], ti1)
+            lrng[at, 2] = max(rng[p, 2], tj0)
+            lrng[at, 3] = min(rng[p, 3], tj1)
         zb = np.empty(npix * K, dtype=np.float64)
         pb = np.empty(npix * K, dtype=np.int64)
         cnt = np.zeros(npix, dtype=np.int64)
         nfull = 0
-        stop_bucket = nb  # once the tile is full: pairs in a deeper bucket than its largest K-th depth
-        for e in range(lo, hi):
-            q = bin_rows[e]
+        stop_bucket = nb  # once the tile is full: points in a deeper bucket than its largest K-th depth
+        for q in range(m):
             if nfull == npix:
-                if stop_bucket == nb or (e - lo) % 64 == 0:
+                if stop_bucket == nb or q % 64 == 0:
                     tmax = zb[K - 1]
                     for t in range(1, npix):
                         tmax = max(tmax, zb[t * K + K - 1])
-                    # bucket(z) > bucket(tmax) implies z > tmax: such a pair enters no pixel.
-                    stop_bucket = min(int((tmax - zlo) * zscale), nb - 1)
-                if bucket[q] > stop_bucket:
+                    # bucket(z) > bucket(tmax) implies z > tmax: such a point enters no pixel, nor any
+                    # later one (buckets only grow).
+                    stop_bucket = _bucket(tmax, zlo, zscale, nb)
+                if lb[q] > stop_bucket:
                     break
-            p = pid[q]
-            x = pts[p, 0]
-            y = pts[p, 1]
-            z = pts[p, 2] + 0.0  # -0.0 and 0.0 are the same depth
-            r2 = rad[p] * rad[p]
-            i0 = max(rng[p, 0], ti0)
-            i1 = min(rng[p, 1], ti1)
-            j0 = max(rng[p, 2], tj0)
-            j1 = min(rng[p, 3], tj1)
-            for i in range(i0, i1 + 1):
+            x = lx[q]
+            y = ly[q]
+            z = lz[q]
+            r2 = lr2[q]
+            p = lp[q]
+            for i in range(lrng[q, 0], lrng[q, 1] + 1):
                 dy = y - pys[i]
                 dy2 = dy * dy
                 prow = (i - ti0) * tw - tj0
-                for j in range(j0, j1 + 1):
+                for j in range(lrng[q, 2], lrng[q, 3] + 1):
                     dx = x - pxs[j]
                     if not dx * dx + dy2 < r2:
                         continue
@@ -264,21 +275,27 @@ def visibility_numba(
     pys = (H - 2.0 * np.arange(H, dtype=np.float64) - 1.0) / S
     rng = np.empty((pts.shape[0], 4), dtype=np.int64)
     _point_ranges(pts, rad, pxs, pys, rng)
-    img, pid, bucket, zlo, zscale = _order_points(pts, rng, first_np, num_np, _ZBUCKETS)
-    if pid.shape[0] == 0:
-        return torch.from_numpy(out)
+    zlo, zhi = _depth_range(pts, rng)
+    if not zlo <= zhi:
+        return torch.from_numpy(out)  # no point touches any pixel
+    zlo, zhi = zlo + 0.0, zhi + 0.0
+    zscale = _ZBUCKETS / (zhi - zlo) if zhi > zlo else 0.0
+    if not zscale < 1e300:  # a subnormal depth range: one bucket (0 * inf would be NaN)
+        zscale = 0.0
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
     # At most 512 x 512 tiles per image; then grow tiles until the bins fit the entry budget (huge
     # radii would otherwise put every point in every small tile).
     T = max(T, -(-max(H, W) // 512))
-    while T < max(H, W) and _count_entries(img, pid, rng, T) > _MAX_BIN_ENTRIES:
+    entries = _count_entries(first_np, num_np, rng, T)
+    while T < max(H, W) and entries > _MAX_BIN_ENTRIES:
         T *= 2
+        entries = _count_entries(first_np, num_np, rng, T)
     nty = (H + T - 1) // T
     ntx = (W + T - 1) // T
-    bin_start, bin_rows = _bin_points(img, pid, rng, T, nty, ntx, N)
-    args = (pts, rad, rng, pid, bucket, zlo, zscale, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, out)
+    bin_start, bin_pts = _bin_points(first_np, num_np, rng, T, nty, ntx)
+    args = (pts, rad, rng, zlo, zscale, bin_start, bin_pts, pxs, pys, T, nty, ntx, K, out)
     # Waking the worker threads costs more than a small scene takes on one thread.
-    if bin_rows.shape[0] < SERIAL_WORK // 16 and numba.get_num_threads() > 1:
+    if entries < SERIAL_WORK // 16 and numba.get_num_threads() > 1:
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
         try:
