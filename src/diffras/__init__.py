@@ -10,11 +10,11 @@ Two tiers over the same code:
 - modules that compose them: ``MeshRasterizer``, the shaders, ``MeshRenderer``.
 
 Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``raster``, ``shading``,
-``losses``, ``ops``, ``vis``, ``workflows``.
+``losses``, ``ops``, ``vis``, ``workflows``; ``points`` renders point clouds.
 """
 from __future__ import annotations
 
-from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
+from . import cameras, data, io, losses, ops, points, raster, shading, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
@@ -50,7 +50,7 @@ from .shading import (
     sigmoid_alpha_blend,
     softmax_rgb_blend,
 )
-from .structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
+from .structures import Meshes, Pointclouds, join_meshes_as_batch, join_meshes_as_scene
 
 __version__ = "0.1.0"
 
@@ -74,6 +74,7 @@ __all__ = [
     "OrthographicCameras",
     "PerspectiveCameras",
     "PointLights",
+    "Pointclouds",
     "RasterSettings",
     "SoftDepthShader",
     "SoftGouraudShader",
@@ -97,6 +98,7 @@ __all__ = [
     "look_at_view_transform",
     "losses",
     "ops",
+    "points",
     "raster",
     "rasterize",
     "rasterize_meshes",
