@@ -161,8 +161,9 @@ def main() -> None:
                 f"RGB. raster fwd = `rasterize_points` on the projected cloud (what PyTorch3D's CPU kernel does); "
                 f"render = the whole `PointsRenderer`; fwd+bwd = backward of `images.sum()` to points and "
                 f"features. Median of {args.runs} runs after a warm-up. {p3d_note}\n\n"
-                f"Machine: {machine_description()}. Load average {load_before[0]:.1f} before and {load_after[0]:.1f} "
-                f"after (a load above the core count means other processes inflated these times).\n\n{table}")
+                f"Machine: {machine_description()}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}. "
+                f"Load average {load_before[0]:.1f} before and {load_after[0]:.1f} after (a load above the core "
+                f"count means other processes inflated these times).\n\n{table}")
         print(f"wrote {update_section('Point clouds', body)}")
 
 

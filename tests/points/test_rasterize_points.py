@@ -195,3 +195,44 @@ def test_bad_input():
         PointsRasterizer(FoVPerspectiveCameras())(pc, radiu=0.1)
     with pytest.raises(TypeError, match="raster_settings"):
         PointsRasterizer(FoVPerspectiveCameras(), raster_settings=dict(radius=0.1))
+
+
+def _grid(text):
+    return torch.tensor([[float(v) for v in row.split()] for row in text.strip().splitlines()])
+
+
+def test_pytorch3d_simple_scene_by_hand():
+    # The scene of PyTorch3D's own simple rasterize_points test, expectations derived by hand: 5 x 5 pixels
+    # with centres at x, y in {0.8, 0.4, 0, -0.4, -0.8} (column 0 at x = +0.8), radius 0.5 (r^2 = 0.25), so a
+    # point covers its own pixel (d2 = 0) and its 4 neighbours (d2 = 0.16) but not the diagonals (0.32).
+    pts = [torch.tensor([[0.0, 0.0, 0.0], [0.4, 0.0, 0.1], [0.0, 0.4, 0.2], [0.0, 0.0, -0.1]]),
+           torch.tensor([[0.0, 0.0, 0.0], [0.4, 0.0, 0.1], [0.0, 0.4, 0.2], [0.0, 0.0, -0.1], [0.0, 0.0, -0.7]])]
+    idx, zbuf, dists = rasterize_points(Pointclouds(pts), image_size=5, radius=0.5, points_per_pixel=2)
+    want_idx = torch.stack([_grid("""
+        -1 -1  2 -1 -1
+        -1  1  0  2 -1
+         1  0  0  0 -1
+        -1  1  0 -1 -1
+        -1 -1 -1 -1 -1"""), _grid("""
+        -1 -1 -1 -1 -1
+        -1  2  2 -1 -1
+        -1  1  1 -1 -1
+        -1 -1 -1 -1 -1
+        -1 -1 -1 -1 -1""")], -1).long()
+    z_of = torch.tensor([0.0, 0.1, 0.2])
+    want_z = torch.where(want_idx >= 0, z_of[want_idx.clamp(min=0)], torch.tensor(-1.0))
+    want_d = torch.stack([_grid("""
+        -1   -1   0.16 -1   -1
+        -1   0.16 0.16 0.16 -1
+        0.16 0.16 0    0.16 -1
+        -1   0.16 0.16 -1   -1
+        -1   -1   -1   -1   -1"""), _grid("""
+        -1 -1   -1   -1 -1
+        -1 0.16 0    -1 -1
+        -1 0    0.16 -1 -1
+        -1 -1   -1   -1 -1
+        -1 -1   -1   -1 -1""")], -1)
+    for n, offset in ((0, 0), (1, 4)):
+        assert torch.equal(idx[n], torch.where(want_idx >= 0, want_idx + offset, want_idx))
+        assert torch.equal(zbuf[n], want_z)
+        torch.testing.assert_close(dists[n], want_d)
