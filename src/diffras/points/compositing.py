@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .._validation import _describe, as_tensor, check_index_range, check_same_device, check_tensor
+from .._validation import as_tensor, check_index_range, check_same_device, check_tensor
 
 __all__ = ["AlphaCompositor", "NormWeightedCompositor", "alpha_composite", "norm_weighted_sum", "weighted_sum"]
 

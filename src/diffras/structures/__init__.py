@@ -1,7 +1,8 @@
 """Batched geometry containers: ``Meshes`` (list / padded / packed views) and the functions joining them."""
 from .joins import join_meshes_as_batch, join_meshes_as_scene
 from .meshes import Meshes
-from .pointclouds import Pointclouds, join_pointclouds_as_batch, join_pointclouds_as_scene
+from .pointcloud_joins import join_pointclouds_as_batch, join_pointclouds_as_scene
+from .pointclouds import Pointclouds
 
 __all__ = [
     "Meshes",
