@@ -139,7 +139,7 @@ def test_join_split_clone_detach_to_subsample_inside_box():
     assert torch.equal(c.points_packed(), j.points_packed()) and c.points_packed() is not j.points_packed()
     d = j.to(dtype=torch.float64)
     assert d.dtype == torch.float64 and d.features_packed().dtype == torch.float64
-    assert j.to("cpu") is j and j.to("cpu", copy=True) is not j
+    assert j.to("cpu") is j and j.to("cpu", True) is not j and j.to("cpu", copy=True) is not j
     assert not j.detach().points_packed().requires_grad
     torch.manual_seed(0)
     sub = j.subsample(2)

@@ -304,11 +304,13 @@ class Pointclouds:
         """Copy with detached points, normals and features."""
         return self._map(torch.Tensor.detach, keep_topo=True)
 
-    def to(self, device=None, dtype: Optional[torch.dtype] = None, copy: bool = False) -> "Pointclouds":
+    def to(self, device=None, copy: bool = False, *, dtype: Optional[torch.dtype] = None) -> "Pointclouds":
         """Pointclouds on ``device`` (points, normals and features cast to ``dtype`` if given); ``self``
-        if nothing changes and not ``copy``."""
+        if nothing changes and not ``copy`` (PyTorch3D's ``to(device, copy=False)``)."""
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
+        if not isinstance(copy, bool):
+            raise TypeError(f"copy: expected a bool, got {_describe(copy)}")
         device = self.device if device is None else torch.device(device)
         if device.type != "cpu" and device.index is None and device.type == self.device.type:
             device = self.device
