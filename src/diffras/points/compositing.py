@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .._validation import as_tensor, check_index_range, check_same_device, check_tensor
+from .._validation import as_tensor, check_same_device, check_tensor
 
 __all__ = ["AlphaCompositor", "NormWeightedCompositor", "alpha_composite", "norm_weighted_sum", "weighted_sum"]
 
@@ -30,7 +30,10 @@ def _check(pointsidx: torch.Tensor, alphas: torch.Tensor, features: torch.Tensor
     check_tensor(alphas, "alphas", shape=("N", "K", "H", "W"), dtype="float", sizes=sizes)
     check_tensor(features, "features", shape=(None, "P"), dtype="float", sizes=sizes)
     check_same_device(pointsidx=pointsidx, alphas=alphas, features=features)
-    check_index_range(pointsidx.clamp(min=-1), "pointsidx", features.shape[1], allow=(-1,))
+    # Any negative index is an empty slot; only indices past the last point are errors (one reduction).
+    if pointsidx.numel() and int(pointsidx.max()) >= features.shape[1]:
+        raise ValueError(f"pointsidx: expected indices in [0, {features.shape[1]}) (the points of features) or "
+                         f"negative for empty slots, got max {int(pointsidx.max())}")
 
 
 def _accumulate(pointsidx: torch.Tensor, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
