@@ -10,7 +10,7 @@ Two tiers over the same code:
 - modules that compose them: ``MeshRasterizer``, the shaders, ``MeshRenderer``.
 
 Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``raster``, ``shading``,
-``losses``, ``ops``, ``vis``, ``workflows``, ``implicit`` (volumes and NeRF-style ray marching).
+``losses``, ``ops``, ``vis``, ``workflows``, ``implicit`` (volumes and NeRF-style ray marching); ``points`` renders point clouds.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from . import (
     io,
     losses,
     ops,
+    points,
     raster,
     shading,
     structures,
@@ -71,7 +72,7 @@ from .shading import (
     sigmoid_alpha_blend,
     softmax_rgb_blend,
 )
-from .structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
+from .structures import Meshes, Pointclouds, join_meshes_as_batch, join_meshes_as_scene
 
 try:  # declared once, in pyproject.toml; read from the installed package's metadata
     __version__ = _version("diffras")
@@ -98,6 +99,7 @@ __all__ = [
     "OrthographicCameras",
     "PerspectiveCameras",
     "PointLights",
+    "Pointclouds",
     "RasterSettings",
     "SoftDepthShader",
     "SoftGouraudShader",
@@ -122,6 +124,7 @@ __all__ = [
     "look_at_view_transform",
     "losses",
     "ops",
+    "points",
     "raster",
     "rasterize",
     "rasterize_meshes",

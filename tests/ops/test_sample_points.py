@@ -110,3 +110,38 @@ def test_bad_input(args, kwargs, exc, match):
         args = (ico_sphere(0),)
     with pytest.raises(exc, match=match):
         sample_points_from_meshes(*args, **kwargs)
+
+
+def test_return_textures_vertex_and_uv_reproduce_linear_fields():
+    from diffras.shading import TexturesUV, TexturesVertex
+
+    sphere = ico_sphere(1)
+    v, f = sphere.verts_packed(), sphere.faces_packed()
+    # Vertex features equal to the positions: interpolating them gives back the sampled point itself.
+    empty = (torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.int64))
+    m = Meshes([v, empty[0]], [f, empty[1]], textures=TexturesVertex([v.clone(), torch.zeros(0, 3)]))
+    pts, nrm, tex = sample_points_from_meshes(m, 200, return_normals=True, return_textures=True)
+    assert tex.shape == (2, 200, 3) and nrm.shape == (2, 200, 3)
+    torch.testing.assert_close(tex[0], pts[0])
+    assert bool((tex[1] == 0).all())
+    pts2, tex2 = sample_points_from_meshes(m, 50, return_textures=True)
+    torch.testing.assert_close(tex2[0], pts2[0])
+    # A UV map linear in (u, v) (align_corners=True: texel centres at the ends), UVs = the vertices' x, y
+    # mapped to [0, 1]: the sampled colour is the point's own (u, v), not blurred by mip-mapping.
+    size = 64
+    cols = torch.linspace(0, 1, size)
+    maps = torch.stack(torch.broadcast_tensors(cols[None, :], cols.flip(0)[:, None]), -1)[None]  # row 0: v = 1
+    uv = (v[:, :2] + 1) / 2
+    m = Meshes([v], [f], textures=TexturesUV(maps.requires_grad_(), [f], [uv]))
+    pts, tex = sample_points_from_meshes(m, 300, return_textures=True)
+    torch.testing.assert_close(tex[0], (pts[0, :, :2] + 1) / 2, atol=1e-5, rtol=0)
+    tex.sum().backward()
+    assert maps.grad is not None and float(maps.grad.sum()) > 0
+
+
+def test_return_textures_needs_textures():
+    m = ico_sphere(0)
+    with pytest.raises(ValueError, match="return_textures"):
+        sample_points_from_meshes(m, 10, return_textures=True)
+    with pytest.raises(TypeError, match="return_textures"):
+        sample_points_from_meshes(m, 10, return_textures=1)

@@ -5,9 +5,11 @@
 - :func:`save_mesh`: one mesh -> OBJ (+MTL+PNG) or PLY.
 - PyTorch3D's ``load_obj``, ``load_objs_as_meshes``, ``save_obj``, ``load_ply``, ``save_ply``, ``IO``: file order,
   no welding (``pytorch3d_io``).
+- :func:`load_pointcloud` / :func:`save_pointcloud`: PLY points with normals and colours <-> ``Pointclouds``.
 """
 from .load import load_mesh, load_meshes, meshes_from_data
 from .mesh_data import SUPPORTED_LOAD_FORMATS, MeshData, load_mesh_data
+from .points import load_pointcloud, save_pointcloud
 from .pytorch3d_io import IO, load_obj, load_objs_as_meshes, load_ply, save_obj, save_ply
 from .save import SUPPORTED_SAVE_FORMATS, save_mesh
 
@@ -22,8 +24,10 @@ __all__ = [
     "load_obj",
     "load_objs_as_meshes",
     "load_ply",
+    "load_pointcloud",
     "meshes_from_data",
     "save_mesh",
     "save_obj",
     "save_ply",
+    "save_pointcloud",
 ]

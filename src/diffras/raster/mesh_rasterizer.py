@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..structures import Meshes
     from .settings import ImageSize
 
-__all__ = ["MeshRasterizer", "project_verts_padded", "rasterize_meshes"]
+__all__ = ["MeshRasterizer", "project_points_padded", "project_verts_padded", "rasterize_meshes"]
 
 # Clamp of the perspective divisor when projecting: a vertex exactly on the camera plane gets a huge
 # but finite NDC position (its faces are then clipped or dropped), never inf/NaN in values or grads.
@@ -55,7 +55,12 @@ def project_verts_padded(
     parameter.
     """
     _check_meshes_cameras(meshes, cameras)
-    verts = meshes.verts_padded()  # finite: Meshes checks its vertices
+    return project_points_padded(meshes.verts_padded(), cameras, image_size)  # finite: Meshes checks
+
+
+def project_points_padded(verts: torch.Tensor, cameras: Any, image_size=None) -> torch.Tensor:
+    """(N, V, 3) finite world points -> (N, V, 3) ``(x_ndc, y_ndc, z_view)``, as
+    :func:`project_verts_padded` (which calls it; so does the points rasterizer)."""
     full = cameras.get_full_projection_transform()
     if not cameras.in_ndc():
         # The same composition as cameras.transform_points_ndc.

@@ -2,7 +2,7 @@
 
 ``from diffras.renderer import MeshRenderer, RasterizationSettings, ...`` lets PyTorch3D code run with only the
 import renamed. The classes are diffras's: see ``diffras.cameras``, ``diffras.raster``, ``diffras.shading`` and
-``diffras.render`` and ``diffras.implicit`` for their documentation, and docs/conventions.md for the differences that remain.
+``diffras.render``, ``diffras.points`` and ``diffras.implicit`` for their documentation, and docs/conventions.md for the differences that remain.
 """
 from ..cameras import (
     CamerasBase,
@@ -33,6 +33,15 @@ from ..implicit import (
     VolumeSampler,
     ray_bundle_to_ray_points,
     ray_bundle_variables_to_ray_points,
+)
+from ..points import (
+    AlphaCompositor,
+    NormWeightedCompositor,
+    PointFragments,
+    PointsRasterizationSettings,
+    PointsRasterizer,
+    PointsRenderer,
+    rasterize_points,
 )
 from ..raster import Fragments, MeshRasterizer, RasterSettings, rasterize_meshes
 from ..render import MeshRenderer, MeshRendererWithFragments
@@ -67,6 +76,7 @@ RasterizationSettings = RasterSettings
 
 __all__ = [
     "AbsorptionOnlyRaymarcher",
+    "AlphaCompositor",
     "AmbientLights",
     "BlendParams",
     "CamerasBase",
@@ -88,11 +98,16 @@ __all__ = [
     "MonteCarloRaysampler",
     "MultinomialRaysampler",
     "NDCMultinomialRaysampler",
+    "NormWeightedCompositor",
     "OpenGLOrthographicCameras",
     "OpenGLPerspectiveCameras",
     "OrthographicCameras",
     "PerspectiveCameras",
+    "PointFragments",
     "PointLights",
+    "PointsRasterizationSettings",
+    "PointsRasterizer",
+    "PointsRenderer",
     "RasterizationSettings",
     "RayBundle",
     "SfMOrthographicCameras",
@@ -116,6 +131,7 @@ __all__ = [
     "look_at_view_transform",
     "phong_shading",
     "rasterize_meshes",
+    "rasterize_points",
     "ray_bundle_to_ray_points",
     "ray_bundle_variables_to_ray_points",
     "sigmoid_alpha_blend",

@@ -2,6 +2,16 @@
 ``Volumes`` (voxel grids, padded / list views)."""
 from .joins import join_meshes_as_batch, join_meshes_as_scene
 from .meshes import Meshes
+from .pointcloud_joins import join_pointclouds_as_batch, join_pointclouds_as_scene
+from .pointclouds import Pointclouds
 from .volumes import Volumes
 
-__all__ = ["Meshes", "Volumes", "join_meshes_as_batch", "join_meshes_as_scene"]
+__all__ = [
+    "Meshes",
+    "Pointclouds",
+    "Volumes",
+    "join_meshes_as_batch",
+    "join_meshes_as_scene",
+    "join_pointclouds_as_batch",
+    "join_pointclouds_as_scene",
+]
