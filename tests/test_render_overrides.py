@@ -66,3 +66,14 @@ def test_R_T_bad_input():
         phong(mesh, R=torch.eye(3, dtype=D).expand(3, 3, 3))
     with pytest.raises(ValueError, match="T"):
         phong(mesh, T=torch.zeros(2, 4, dtype=D))
+
+
+def test_rasterizer_takes_R_T_per_call_too():
+    mesh = _sphere()
+    R, T = look_at_view_transform(3.0, 20.0, 40.0)
+    R, T = R.to(D), T.to(D)
+    rast = MeshRasterizer(FoVPerspectiveCameras(R=torch.eye(3, dtype=D)[None]), RasterSettings(32))
+    ref = MeshRasterizer(FoVPerspectiveCameras(R=R, T=T), RasterSettings(32))(mesh)
+    got = rast(mesh, R=R, T=T)
+    torch.testing.assert_close(got.pix_to_face, ref.pix_to_face)
+    torch.testing.assert_close(got.zbuf, ref.zbuf)

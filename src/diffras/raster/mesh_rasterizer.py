@@ -132,8 +132,9 @@ class MeshRasterizer(nn.Module):
         raster_settings: default :class:`RasterSettings` (may be given per call instead).
 
     ``forward(meshes, **kwargs)`` returns :class:`Fragments`. ``kwargs`` may hold ``cameras=``,
-    ``raster_settings=``, and any :class:`RasterSettings` field (e.g. ``faces_per_pixel=8``) to
-    override for this call only.
+    ``raster_settings=``, ``R=`` / ``T=`` (the cameras' extrinsics replaced, as PyTorch3D's per-call
+    keywords; see ``CamerasBase.with_extrinsics``), and any :class:`RasterSettings` field (e.g.
+    ``faces_per_pixel=8``) to override for this call only.
     """
 
     def __init__(self, cameras: Optional["CamerasBase"] = None, raster_settings: Optional[RasterSettings] = None) -> None:
@@ -154,6 +155,12 @@ class MeshRasterizer(nn.Module):
             raise ValueError(
                 "raster_settings: expected a RasterSettings at construction or in forward(...), got None"
             )
+        # PyTorch3D's per-call extrinsics (``rasterizer(mesh, R=R, T=T)``); ``eps`` is accepted and unused
+        # (the projection's divisor guard is fixed).
+        kwargs.pop("eps", None)
+        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
+        if R is not None or T is not None:
+            cameras = cameras.with_extrinsics(R=R, T=T)
         unknown = sorted(set(kwargs) - set(_SETTING_NAMES))
         if unknown:
             raise TypeError(f"forward: unexpected keyword arguments {unknown}")
