@@ -38,10 +38,12 @@ def _check_load_textures(load_textures: Any) -> bool:
     return load_textures
 
 
-def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures: bool = True) -> "Meshes":
+def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures: bool = True,
+                     texture_mipmap: Union[None, bool, str] = None) -> "Meshes":
     """Wrap one :class:`MeshData` as a one-mesh ``Meshes`` on ``device``.
 
-    ``textures`` is a ``TexturesUV(maps=[texture_image], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs])``
+    ``textures`` is a ``TexturesUV(maps=[texture_image], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs],
+    mipmap=texture_mipmap)`` (``None``: the default "auto" mip-mapping; ``False``: level 0 only, PyTorch3D's)
     when the data has a texture image and UVs, else a ``TexturesVertex(verts_features=[verts_colors])``
     when it has vertex colours, else None (also when ``load_textures`` is False). A file with both a
     texture and vertex colours gets the texture.
@@ -57,7 +59,8 @@ def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures
     if load_textures and data.texture_image is not None and data.verts_uvs is not None:
         from ..textures import TexturesUV
 
-        textures = TexturesUV(maps=[data.texture_image], faces_uvs=[data.faces_uvs], verts_uvs=[data.verts_uvs])
+        textures = TexturesUV(maps=[data.texture_image], faces_uvs=[data.faces_uvs], verts_uvs=[data.verts_uvs],
+                              mipmap=texture_mipmap)
     elif load_textures and data.verts_colors is not None:
         from ..textures import TexturesVertex
 
@@ -66,7 +69,7 @@ def meshes_from_data(data: MeshData, device: DeviceLike = None, *, load_textures
 
 
 def load_mesh(path: PathLike, device: DeviceLike = None, *, load_textures: bool = True,
-              dtype: torch.dtype = torch.float32) -> "Meshes":
+              dtype: torch.dtype = torch.float32, texture_mipmap: Union[None, bool, str] = None) -> "Meshes":
     """Load one mesh file as a one-mesh :class:`~diffras.structures.Meshes`.
 
     Reads through :func:`~diffras.io.load_mesh_data` (formats, welding and error rules are documented
@@ -84,6 +87,8 @@ def load_mesh(path: PathLike, device: DeviceLike = None, *, load_textures: bool 
         load_textures: if False, ``textures`` is None whatever the file holds.
         dtype: ``torch.float32`` (default) or ``torch.float64`` vertex positions (see
             :func:`~diffras.io.load_mesh_data` on precision: a mesh far from the origin needs float64).
+        texture_mipmap: the ``mipmap`` setting of a ``TexturesUV`` (None: "auto", trilinear where the map is
+            minified; False: level 0 only, PyTorch3D-identical sampling).
 
     Returns:
         ``Meshes`` with ``len == 1``: ``verts_list()[0]`` (V, 3) of ``dtype``, ``faces_list()[0]`` (F, 3) int64.
@@ -96,11 +101,12 @@ def load_mesh(path: PathLike, device: DeviceLike = None, *, load_textures: bool 
     """
     dev = _as_device(device)
     load_textures = _check_load_textures(load_textures)
-    return meshes_from_data(load_mesh_data(path, dtype=dtype), dev, load_textures=load_textures)
+    return meshes_from_data(load_mesh_data(path, dtype=dtype), dev, load_textures=load_textures,
+                            texture_mipmap=texture_mipmap)
 
 
 def load_meshes(paths: Sequence[PathLike], device: DeviceLike = None, *, load_textures: bool = True,
-                dtype: torch.dtype = torch.float32) -> "Meshes":
+                dtype: torch.dtype = torch.float32, texture_mipmap: Union[None, bool, str] = None) -> "Meshes":
     """Load several files as one batched :class:`~diffras.structures.Meshes` (``join_meshes_as_batch``),
     mesh ``i`` from ``paths[i]``.
 
@@ -112,7 +118,7 @@ def load_meshes(paths: Sequence[PathLike], device: DeviceLike = None, *, load_te
         paths: a non-empty list or tuple of files.
         device: torch device of every tensor (default CPU).
         load_textures: as in :func:`load_mesh`.
-        dtype: as in :func:`load_mesh`.
+        dtype, texture_mipmap: as in :func:`load_mesh`.
 
     Returns:
         ``Meshes`` with ``len == len(paths)``.
@@ -125,7 +131,7 @@ def load_meshes(paths: Sequence[PathLike], device: DeviceLike = None, *, load_te
         raise ValueError("paths: expected at least one path, got an empty sequence")
     dev = _as_device(device)
     load_textures = _check_load_textures(load_textures)
-    meshes = [load_mesh(p, dev, load_textures=load_textures, dtype=dtype) for p in paths]
+    meshes = [load_mesh(p, dev, load_textures=load_textures, dtype=dtype, texture_mipmap=texture_mipmap) for p in paths]
     kinds = [type(m.textures).__name__ if m.textures is not None else "None" for m in meshes]
     for p, kind in zip(paths, kinds):
         if kind != kinds[0]:

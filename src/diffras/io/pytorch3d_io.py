@@ -117,9 +117,12 @@ def load_obj(f: PathLike, load_textures: bool = True, create_texture_atlas: bool
 
 def load_objs_as_meshes(files: Sequence[PathLike], device: Any = None, load_textures: bool = True,
                         create_texture_atlas: bool = False, texture_atlas_size: int = 4,
-                        texture_wrap: Optional[str] = "repeat", path_manager: Any = None):
+                        texture_wrap: Optional[str] = "repeat", path_manager: Any = None, *,
+                        texture_mipmap: Union[None, bool, str] = None):
     """A ``Meshes`` of one mesh per OBJ file (PyTorch3D's ``load_objs_as_meshes``), vertices in file order,
-    with ``TexturesUV`` when every file has a texture image and UVs (else no textures)."""
+    with ``TexturesUV(..., mipmap=texture_mipmap)`` when every file has a texture image and UVs (else no
+    textures). ``texture_mipmap=False`` samples level 0 only, as PyTorch3D; the default (None) is diffras's
+    "auto" mip-mapping."""
     from ..structures import Meshes
     from ..shading import TexturesUV
 
@@ -137,7 +140,7 @@ def load_objs_as_meshes(files: Sequence[PathLike], device: Any = None, load_text
             verts_uvs.append(aux.verts_uvs)
     textures = None
     if load_textures and maps and len(maps) == len(verts):
-        textures = TexturesUV(maps=maps, faces_uvs=faces_uvs, verts_uvs=verts_uvs)
+        textures = TexturesUV(maps=maps, faces_uvs=faces_uvs, verts_uvs=verts_uvs, mipmap=texture_mipmap)
     return Meshes(verts=verts, faces=faces, textures=textures)
 
 

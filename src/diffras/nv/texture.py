@@ -10,7 +10,7 @@ Mip level (nvdiffrast's isotropic rule): from ``uv_da = (ds/dX, ds/dY, dt/dX, dt
 level is ``0.5 * log2`` of the major axis squared of the footprint ellipse, plus ``mip_level_bias``,
 clamped to [0, max level]; ``'linear-mipmap-nearest'`` uses ``floor(level)``, ``'linear-mipmap-linear'``
 blends floor and floor + 1. Mip levels halve each side (sides of 1 stay 1) by 2 x 2 box averages,
-the pyramid of ``diffras.shading.mipmap`` (one implementation); a side that is odd and > 1 stops the
+the pyramid of ``diffras.textures.mipmap`` (one implementation); a side that is odd and > 1 stops the
 pyramid with an error unless ``max_mip_level`` stops it first, as nvdiffrast.
 
 Plain torch (gathers), so autograd gives gradients to tex (and user mip levels), uv, uv_da and
@@ -24,7 +24,7 @@ from typing import Any, List, Optional, Sequence, Union
 import torch
 
 from .._validation import check_choice, check_int, check_tensor
-from ..shading.mipmap import build_pyramid
+from ..textures.mipmap import build_pyramid
 from ._cube import cube_face_st, cube_st_derivatives, pad_cube
 
 __all__ = ["MipStack", "texture", "texture_construct_mip"]

@@ -17,7 +17,9 @@ Empty fragments (``pix_to_face == -1``) get colour 0; blending ignores them.
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+import copy
+
+from typing import Any, Tuple, Union
 
 import torch
 
@@ -32,13 +34,21 @@ __all__ = ["flat_packed", "flat_shading", "gouraud_packed", "gouraud_shading", "
            "sample_texels", "sample_texels_packed"]
 
 
-def sample_texels_packed(meshes: Any, fragments: Fragments) -> torch.Tensor:
+def sample_texels_packed(meshes: Any, fragments: Fragments, texture_mipmap: Union[None, bool, str] = None
+                         ) -> torch.Tensor:
     """Texture colour of the P filled fragments, (P, C): ``meshes.textures.sample_textures_packed`` (or the
-    dense ``sample_textures`` gathered, for texture classes without it); white (C = 3) without textures."""
+    dense ``sample_textures`` gathered, for texture classes without it); white (C = 3) without textures.
+
+    ``texture_mipmap``: when not None, UV textures are sampled with this ``mipmap`` setting instead of their
+    own (e.g. False for PyTorch3D-identical level-0 sampling); the textures object is not changed."""
     textures = getattr(meshes, "textures", None)
     bary = fragments.bary_packed
     if textures is None:
         return torch.ones((bary.shape[0], 3), dtype=bary.dtype, device=bary.device)
+    if texture_mipmap is not None and getattr(textures, "mipmap", texture_mipmap) != texture_mipmap:
+        # A shallow copy shares the maps and their cached pyramids; only the sampling setting differs.
+        textures = copy.copy(textures)
+        textures.mipmap = "auto" if texture_mipmap is None else texture_mipmap
     if hasattr(textures, "sample_textures_packed"):
         return textures.sample_textures_packed(fragments, meshes)
     dense = textures.sample_textures(fragments, meshes)

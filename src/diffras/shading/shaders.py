@@ -11,7 +11,7 @@ Shading is in world space (see :mod:`diffras.shading.shade`); texels come from
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from .._validation import check_choice, check_index_range
 from ..raster.fragments import Fragments, as_fragments
 from ..textures.interpolate import interpolate_packed
-from .blending import blend_packed
-from .blending import BlendParams
+from .blending import BlendParams, blend_packed
 from .lighting import PointLights
 from .materials import Materials
 from .shade import flat_packed, gouraud_packed, phong_packed, sample_texels_packed
@@ -53,7 +52,7 @@ class ShaderBase(nn.Module):
     """
 
     def __init__(self, device: Any = None, cameras: Any = None, lights: Any = None, materials: Any = None,
-                 blend_params: Optional[BlendParams] = None) -> None:
+                 blend_params: Optional[BlendParams] = None, *, texture_mipmap: Union[None, bool, str] = None) -> None:
         super().__init__()
         self.lights = lights if lights is not None else PointLights(device=device)
         self.materials = materials if materials is not None else Materials(device=device)
@@ -61,6 +60,11 @@ class ShaderBase(nn.Module):
         self.blend_params = blend_params if blend_params is not None else BlendParams()
         if not isinstance(self.blend_params, BlendParams):
             raise TypeError(f"blend_params: expected a BlendParams, got {type(self.blend_params).__name__}")
+        # None: each UV texture's own ``mipmap`` setting; True / False / "auto": this shader's, for every mesh
+        # it shades (False: level-0 sampling, PyTorch3D-identical).
+        if texture_mipmap is not None and not isinstance(texture_mipmap, bool):
+            check_choice(texture_mipmap, "texture_mipmap", [None, True, False, "auto"])
+        self.texture_mipmap = texture_mipmap
 
     def _get_cameras(self, kwargs: dict) -> Any:
         cameras = kwargs.get("cameras", self.cameras)
@@ -104,7 +108,7 @@ class HardPhongShader(ShaderBase):
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
         fragments = as_fragments(fragments).nearest()
-        texels = sample_texels_packed(meshes, fragments)
+        texels = sample_texels_packed(meshes, fragments, self.texture_mipmap)
         colors = phong_packed(meshes, fragments, lights, cameras, materials, texels)
         return _blend("hard", colors, fragments, blend_params)
 
@@ -116,7 +120,7 @@ class SoftPhongShader(ShaderBase):
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
         fragments = as_fragments(fragments)
-        texels = sample_texels_packed(meshes, fragments)
+        texels = sample_texels_packed(meshes, fragments, self.texture_mipmap)
         colors = phong_packed(meshes, fragments, lights, cameras, materials, texels)
         znear, zfar = self._planes(cameras, blend_params, kwargs)
         return _blend("softmax", colors, fragments, blend_params, znear, zfar)
@@ -149,7 +153,7 @@ class HardFlatShader(ShaderBase):
     def forward(self, fragments: Any, meshes: Any, **kwargs: Any) -> torch.Tensor:
         cameras, lights, materials, blend_params = self._params(kwargs)
         fragments = as_fragments(fragments).nearest()
-        texels = sample_texels_packed(meshes, fragments)
+        texels = sample_texels_packed(meshes, fragments, self.texture_mipmap)
         colors = flat_packed(meshes, fragments, lights, cameras, materials, texels)
         return _blend("hard", colors, fragments, blend_params)
 
