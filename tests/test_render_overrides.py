@@ -77,3 +77,17 @@ def test_rasterizer_takes_R_T_per_call_too():
     got = rast(mesh, R=R, T=T)
     torch.testing.assert_close(got.pix_to_face, ref.pix_to_face)
     torch.testing.assert_close(got.zbuf, ref.zbuf)
+
+
+def test_points_rasterizer_takes_R_T_per_call():
+    from diffras.points import PointsRasterizationSettings, PointsRasterizer
+    from diffras.structures import Pointclouds
+
+    cloud = Pointclouds([torch.rand(200, 3, dtype=D, generator=torch.Generator().manual_seed(1)) - 0.5])
+    R, T = look_at_view_transform(2.5, 30.0, 60.0)
+    R, T = R.to(D), T.to(D)
+    settings = PointsRasterizationSettings(image_size=24, radius=0.05, points_per_pixel=3)
+    ref = PointsRasterizer(FoVPerspectiveCameras(R=R, T=T), settings)(cloud)
+    got = PointsRasterizer(FoVPerspectiveCameras(R=torch.eye(3, dtype=D)[None]), settings)(cloud, R=R, T=T)
+    torch.testing.assert_close(got.idx, ref.idx)
+    torch.testing.assert_close(got.zbuf, ref.zbuf)

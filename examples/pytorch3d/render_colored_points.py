@@ -18,16 +18,16 @@ import torch
 import diffras
 from diffras.ops import sample_points_from_meshes
 
-# Data structures and functions for rendering. PyTorch3D imports these from ``pytorch3d.renderer``;
-# diffras keeps cameras in ``diffras.cameras`` and the point renderer in ``diffras.points``.
+# Data structures and functions for rendering
 from diffras.structures import Pointclouds
-from diffras.cameras import FoVOrthographicCameras, look_at_view_transform
-from diffras.points import (
-    AlphaCompositor,
-    NormWeightedCompositor,
+from diffras.renderer import (
+    look_at_view_transform,
+    FoVOrthographicCameras,
     PointsRasterizationSettings,
-    PointsRasterizer,
     PointsRenderer,
+    PointsRasterizer,
+    AlphaCompositor,
+    NormWeightedCompositor
 )
 
 parser = argparse.ArgumentParser()

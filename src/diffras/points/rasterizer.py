@@ -54,6 +54,11 @@ class PointsRasterizer(nn.Module):
             raise ValueError("cameras: expected a camera at construction or as forward(..., cameras=...), got None")
         if not isinstance(settings, PointsRasterizationSettings):
             raise TypeError(f"raster_settings: expected a PointsRasterizationSettings, got {_describe(settings)}")
+        # PyTorch3D's per-call extrinsics, as MeshRasterizer's (``eps`` accepted, the divisor guard is fixed).
+        kwargs.pop("eps", None)
+        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
+        if R is not None or T is not None:
+            cameras = cameras.with_extrinsics(R=R, T=T)
         unknown = sorted(set(kwargs) - set(_SETTING_NAMES))
         if unknown:
             raise TypeError(f"forward: unexpected keyword arguments {unknown}")
