@@ -184,15 +184,39 @@ def launch_local(nproc: int, argv: Sequence[str], log_dir: Optional[os.PathLike]
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    import logging
+
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"diffras-{os.getpid()}",
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", max_restarts=0,
                           monitor_interval=0.1, start_method="spawn")
+    # The launcher reports a failed rank itself (one line, below): the workers stay quiet about the peers they
+    # lost, and torch's launcher logs only what it cannot recover from.
+    elastic_log = logging.getLogger("torch.distributed.elastic")
+    level = elastic_log.level
+    os.environ[LAUNCHED_ENV] = "1"
+    elastic_log.setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "diffras", *argv)
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         where = f"; its log: {os.path.join(log_dir, f'rank{rank}.log')}" if log_dir is not None and rank else ""
         raise RuntimeError(f"rank {rank} of {nproc} failed (exit code {failure.exitcode}){where}") from None
+    finally:
+        os.environ.pop(LAUNCHED_ENV, None)
+        elastic_log.setLevel(level)
+
+
+#: Set in the environment of the ranks that ``launch_local`` starts (``diffras --nproc N``).
+LAUNCHED_ENV = "DIFFRAS_LAUNCHED_BY_NPROC"
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """True for the errors a collective raises when another rank died or timed out (gloo / NCCL)."""
+    if type(e).__name__ in ("DistBackendError", "DistNetworkError"):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and any(s in text for s in (
+        "Connection reset by peer", "Connection closed by peer", "gloo", "NCCL", "Timed out", "timed out"))
 
 
 def log_to_file_unless_main(log_dir: os.PathLike, ctx: Optional[Context] = None) -> None:

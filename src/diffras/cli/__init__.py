@@ -27,8 +27,10 @@ _USER_ERRORS = (ValueError, TypeError, OSError)
 
 
 def _one_line(e: BaseException) -> str:
-    if type(e).__name__ == "DistBackendError":  # a collective lost its peer or timed out
-        return f"another rank failed or timed out ({str(e).splitlines()[0] if str(e) else 'DistBackendError'})"
+    from ..distributed import is_peer_failure
+
+    if is_peer_failure(e):  # a collective lost its peer or timed out
+        return f"another rank failed or timed out ({str(e).splitlines()[0][:200]})"
     if isinstance(e, MemoryError):
         return f"out of memory ({str(e).splitlines()[0] if str(e) else 'MemoryError'}); lower --size or the batch"
     text = str(e).splitlines()[0] if str(e).strip() else ""
@@ -79,6 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as e:  # every failure is one line (the promise in --help); DIFFRAS_DEBUG keeps the trace
         if os.environ.get("DIFFRAS_DEBUG"):
             raise
+        from ..distributed import LAUNCHED_ENV, is_peer_failure
+
+        if os.environ.get(LAUNCHED_ENV) and is_peer_failure(e):
+            return 1  # under --nproc the launcher names the rank that failed, in one line
         print(f"diffras {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     return 0
