@@ -14,7 +14,9 @@ settings (sigma = 1e-4, blur_radius = log(1/sigma - 1) * sigma) for K = 8 and K 
 
 Median of ``--runs`` after one warm-up. Printed and written to the "Blending" section of
 ``benchmarks/RESULTS.md`` with the load average: on a shared machine compare the ratios, measured side
-by side, not the absolute times.
+by side, not the absolute times. ``--cpu-time`` runs everything on one thread (torch and numba) and
+reports process CPU time instead of wall time: the work done, nearly independent of other processes'
+load, for comparing implementations on a busy machine (not what a user waits on 2 idle cores).
 """
 from __future__ import annotations
 
@@ -50,13 +52,13 @@ def dense_blend(rule, colors, p2f, zbuf, dists, bg, znear=1.0, zfar=100.0):
     return torch.cat([rgb, alpha[..., None]], -1)
 
 
-def _median_ms(fn, runs):
+def _median_ms(fn, runs, clock=time.perf_counter):
     fn()
     ts = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(clock() - t0)
     return 1e3 * statistics.median(ts)
 
 
@@ -66,6 +68,7 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=8)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--cpu-time", action="store_true", help="one thread, process CPU time (see the docstring)")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from _results import machine_description, markdown_table, update_section
@@ -78,13 +81,21 @@ def main() -> None:
     from diffras.raster import MeshRasterizer, RasterSettings
     from diffras.shading.blending import BlendParams, blend_packed
 
+    clock = time.perf_counter
+    if args.cpu_time:
+        import numba
+
+        torch.set_num_threads(1)
+        numba.set_num_threads(1)
+        clock = time.process_time
+    unit = "CPU ms (1 thread)" if args.cpu_time else "ms"
     load_before = os.getloadavg()
     cow = load_cow()
     R, T = look_at_view_transform(2.7, 10.0, torch.linspace(0.0, 360.0, args.views + 1)[:-1])
     cams = FoVPerspectiveCameras(R=R, T=T, fov=60.0)
     bp = BlendParams(sigma=SIGMA, gamma=SIGMA)
     bg = torch.ones(3)
-    header = ["rule", "K", "filled fragments", "fused ms", "torch ms", "dense ms", "torch / fused",
+    header = ["rule", "K", "filled fragments", f"fused {unit}", f"torch {unit}", f"dense {unit}", "torch / fused",
               "dense / fused", "fused ns / fragment"]
     rows = []
     g = torch.Generator().manual_seed(0)
@@ -103,8 +114,8 @@ def main() -> None:
                 c, zz, dd = (t.clone().requires_grad_(True) for t in (cols, z, d))
                 blend_packed(rule, c, slots, zz, dd, shape, bp).sum().backward()
 
-            t_fused = _median_ms(lambda: packed(True), args.runs)
-            t_torch = _median_ms(lambda: packed(False), args.runs)
+            t_fused = _median_ms(lambda: packed(True), args.runs, clock)
+            t_torch = _median_ms(lambda: packed(False), args.runs, clock)
             blending._FUSED_CPU = True
             t_dense = float("nan")
             if K == 8:
@@ -115,16 +126,17 @@ def main() -> None:
                     c, zz, dd = (t.clone().requires_grad_(True) for t in (dense_cols, frag.zbuf, frag.dists))
                     dense_blend(rule, c, frag.pix_to_face, zz, dd, bg).sum().backward()
 
-                t_dense = _median_ms(dense, args.runs)
+                t_dense = _median_ms(dense, args.runs, clock)
             rows.append([rule, K, P, f"{t_fused:.1f}", f"{t_torch:.1f}",
                          "-" if math.isnan(t_dense) else f"{t_dense:.1f}", f"{t_torch / t_fused:.1f}x",
                          "-" if math.isnan(t_dense) else f"{t_dense / t_fused:.1f}x", f"{1e6 * t_fused / P:.1f}"])
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
     table = markdown_table(header, rows)
     load_after = os.getloadavg()
-    note = (f"`python benchmarks/blend.py` — the cow, {args.views} views at {args.size}^2, soft rasterization "
+    cmd = "python benchmarks/blend.py" + (" --cpu-time" if args.cpu_time else "")
+    note = (f"`{cmd}` — the cow, {args.views} views at {args.size}^2, soft rasterization "
             f"(sigma = gamma = 1e-4), random colours; forward + backward of `out.sum()`, median of {args.runs} "
-            f"runs after a warm-up. Machine: {machine_description()}. Load average (1 min) {load_before[0]:.1f} "
+            f"runs after a warm-up{'; one thread, process CPU time' if args.cpu_time else ''}. Machine: {machine_description()}. Load average (1 min) {load_before[0]:.1f} "
             f"before, {load_after[0]:.1f} after, on {os.cpu_count()} cores: a load above the core count "
             "inflates the times; the ratios were measured side by side in one run.")
     print(table)

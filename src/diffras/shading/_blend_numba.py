@@ -3,8 +3,9 @@
 
 Why: the torch path needs a dozen passes over the P filled fragments and scatter/gather between fragments
 and pixels; here each pixel reads its contiguous run of fragments once, in float64 registers, and writes its
-RGBA. The backward recomputes the per-pixel quantities (cheap) instead of storing them, and writes each
-fragment's gradient from the one thread that owns its pixel, so no atomics are needed.
+RGBA. The forward keeps each fragment's coverage probability and depth weight (two float64 per fragment) so
+the backward needs no exp per fragment; the backward writes each fragment's gradient from the one thread
+that owns its pixel, so no atomics are needed.
 
 The formulas are those documented in ``blending`` (PyTorch3D's); ``_blend_torch`` is the reference.
 Rules are coded as ints: 0 hard, 1 sigmoid, 2 softmax.
@@ -83,6 +84,22 @@ def _coverage(dists, b, e, inv_sigma, prob):
 
 
 @numba.njit(cache=True, inline="always")
+def _keep_from_prob(prob, b, e):
+    """:func:`_coverage`'s products from stored probabilities."""
+    keep = 1.0
+    keep_nz = 1.0
+    zeros = 0
+    for i in range(b, e):
+        f = 1.0 - prob[i]
+        keep *= f
+        if f == 0.0:
+            zeros += 1
+        else:
+            keep_nz *= f
+    return keep, keep_nz, zeros
+
+
+@numba.njit(cache=True, inline="always")
 def _depth_weights(zinv, b, e, inv_gamma, ex):
     """ex[i] = exp((zinv[i] - M) / gamma); returns (M, argmax, raw background weight, clamped delta)."""
     M, arg = _softmax_shift(zinv, b, e)
@@ -126,8 +143,9 @@ def _forward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv
 
 @numba.njit(cache=True, parallel=True)
 def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, inv_gamma, prob, ex, gout,
-              d_colors, d_dists, d_zinv, bg_coef):
+              d_colors, d_dists, d_zinv, bg_coef, d_prob):
     """Gradients of the packed inputs; ``bg_coef[q]`` is d rgb[q, c] / d bg[c] (the same for every c).
+    ``prob``/``ex`` as the forward left them (read only); ``d_prob`` (P,) float64 scratch.
     ``d_colors`` comes zeroed (entries other than slot 0 of a pixel get no gradient under hard/sigmoid)."""
     NP = begin.shape[0]
     C = colors.shape[1]
@@ -153,9 +171,11 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
             for c in range(C):
                 d_colors[b, c] = gout[q, c]
         ga = float(gout[q, C])
-        keep, keep_nz, zeros = _coverage(dists, b, e, inv_sigma, prob)
+        keep, keep_nz, zeros = _keep_from_prob(prob, b, e)
         if rule == SOFTMAX:
-            M, arg, raw, delta = _depth_weights(zinv, b, e, inv_gamma, ex)
+            M, arg = _softmax_shift(zinv, b, e)
+            raw = math.exp((_EPS - M) * inv_gamma)
+            delta = max(raw, _EPS)
             den = delta
             for i in range(b, e):
                 den += prob[i] * ex[i]
@@ -180,8 +200,8 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
                 d_w = (gc - g_rgb) / den
                 d_zinv[i] = d_w * w * inv_gamma
                 d_M -= d_w * w * inv_gamma
-                # d w / d prob = ex: kept in ex[i] until the coverage term below adds the alpha part.
-                ex[i] = d_w * ex[i]
+                # d w / d prob = ex; the coverage term below adds the alpha part.
+                d_prob[i] = d_w * ex[i]
             if raw >= _EPS:  # delta = exp((eps - M) / gamma) is not clamped: it moves with M
                 d_M -= (g_bg - g_rgb) / den * delta * inv_gamma
             if arg >= 0:
@@ -195,7 +215,7 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
                 others = keep_nz
             else:
                 others = 0.0
-            d_p = (ex[i] if rule == SOFTMAX else 0.0) + ga * others
+            d_p = (d_prob[i] if rule == SOFTMAX else 0.0) + ga * others
             # d prob / d dist = -prob (1 - prob) / sigma
             d_dists[i] = -d_p * p * f * inv_sigma
 
@@ -219,7 +239,7 @@ class FusedBlend(torch.autograd.Function):
         slots, K, begin, end = ranges
         out = torch.empty((begin.shape[0], colors.shape[1] + 1), dtype=colors.dtype)
         args = (rule, slots, K, begin, end, colors.detach().numpy(), dists.detach().numpy(),
-                zinv.detach().numpy(), bg.detach().to(torch.float64).numpy(), 1.0 / sigma, 1.0 / gamma)
+                zinv.detach().numpy(), bg.detach().to(torch.float64).contiguous().numpy(), 1.0 / sigma, 1.0 / gamma)
         scratch = (np.empty(slots.shape[0] if rule != HARD else 0), np.empty(slots.shape[0] if rule == SOFTMAX else 0))
         with serial_below(begin.shape[0] + slots.shape[0], _SERIAL_WORK):
             _forward(*args, out.numpy(), *scratch)
@@ -238,7 +258,8 @@ class FusedBlend(torch.autograd.Function):
         bg_coef = torch.empty(gout.shape[0], dtype=gout.dtype)
         work = ctx.args[3].shape[0] + ctx.args[1].shape[0]
         with serial_below(work, _SERIAL_WORK):
-            _backward(*ctx.args, gout.numpy(), d_colors.numpy(), d_dists.numpy(), d_zinv.numpy(), bg_coef.numpy())
+            _backward(*ctx.args, gout.numpy(), d_colors.numpy(), d_dists.numpy(), d_zinv.numpy(), bg_coef.numpy(),
+                      np.empty(d_zinv.shape[0]))
         d_bg = None
         if ctx.needs_input_grad[3]:
             d_bg = (bg_coef @ gout[:, :-1]).to(bg.dtype)

@@ -170,7 +170,7 @@ def blend_packed(
     n_pixels = N * H * W
     # The sigmoid rule never shows the background (PyTorch3D): it is not read, so not checked either.
     bg = colors.new_zeros(C) if code == SIGMOID else _background(blend_params, colors)
-    slots = slots.to(torch.int64)
+    slots = slots.to(torch.int64).contiguous()
     pix = slots // K
     dists = dists.to(colors.dtype) if needs["dists"] else colors.new_zeros(0)
     if code == SOFTMAX:
