@@ -3,7 +3,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["diffras", "diffras.cameras", "diffras.data", "diffras.io", "diffras.losses", "diffras.ops",
+PACKAGES = ["diffras", "diffras.cameras", "diffras.data", "diffras.io", "diffras.losses", "diffras.nv", "diffras.ops",
             "diffras.raster", "diffras.render", "diffras.shading", "diffras.structures", "diffras.transforms",
             "diffras.vis", "diffras.workflows"]
 
