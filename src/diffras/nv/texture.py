@@ -18,7 +18,6 @@ mip_level_bias on any device.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, List, Optional, Sequence, Union
 
 import torch
