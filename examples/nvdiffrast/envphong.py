@@ -80,7 +80,7 @@ def fit_env_phong(max_iter=1000, log_interval=10, res=256, env_res=64, lr_base=1
         loss.backward()
         optimizer.step()
         scheduler.step()
-        imgloss_avg.append(float(loss) ** 0.5)
+        imgloss_avg.append(float(loss.detach()) ** 0.5)
         phong_avg.append(phong_var.detach().numpy())
         if log_interval and it % log_interval == 0:
             pv = np.mean(np.asarray(phong_avg), 0)

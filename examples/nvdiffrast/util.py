@@ -4,7 +4,6 @@ plus procedural stand-ins for the data files nvdiffrast's samples load (cube_c/c
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np

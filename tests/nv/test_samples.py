@@ -3,10 +3,6 @@ reduced sizes and iteration counts: their losses move the way the samples descri
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nvdiffrast"
 sys.path.insert(0, str(SAMPLES))
 

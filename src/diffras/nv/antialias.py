@@ -21,7 +21,7 @@ Plain torch, vectorised over the (sparse) discontinuity pairs: runs on any devic
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 

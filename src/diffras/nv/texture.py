@@ -18,7 +18,6 @@ mip_level_bias on any device.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, List, Optional, Sequence, Union
 
 import torch
@@ -80,49 +79,47 @@ def texture_construct_mip(tex: torch.Tensor, max_mip_level: Optional[int] = None
     return MipStack(_build(tex, max_mip_level, cube_mode), cube_mode)
 
 
-def _bilinear(level: torch.Tensor, b: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str,
-              cube_face: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Bilinear taps of ``level`` (B, h, w, C) (cube: (B, 6, S+2, S+2, C), padded) at texture coordinates
-    (u, v) in [0, 1] (cube: in the unpadded face), for map index b; returns (P, C)."""
-    h, w = level.shape[-3], level.shape[-2]
-    if cube_face is not None:
-        h, w = h - 2, w - 2
-    x = u * w - 0.5
-    y = v * h - 0.5
+def _bilinear(flat: torch.Tensor, base: torch.Tensor, h: Any, w: Any, u: torch.Tensor, v: torch.Tensor, mode: str,
+              cube: bool) -> torch.Tensor:
+    """Bilinear lookups (P, C) in ``flat`` (texels of all maps, (*, C)) of the (h, w) maps starting at
+    ``base`` (per point; a cube face's map is padded to (h + 2, w + 2)), at (u, v) in [0, 1] (cube: within
+    the unpadded face). ``h`` and ``w`` are ints or per-point int64 tensors (mip levels differ per point)."""
+    hf = torch.as_tensor(h, dtype=u.dtype, device=u.device)
+    wf = torch.as_tensor(w, dtype=u.dtype, device=u.device)
+    x = u * wf - 0.5
+    y = v * hf - 0.5
     if mode == "clamp":
-        x = x.clamp(0.0, w - 1.0)
-        y = y.clamp(0.0, h - 1.0)
+        x = torch.minimum(x.clamp(min=0.0), wf - 1)
+        y = torch.minimum(y.clamp(min=0.0), hf - 1)
     x0f, y0f = x.detach().floor(), y.detach().floor()
-    fx, fy = x - x0f, y - y0f
+    fx, fy = (x - x0f)[:, None], (y - y0f)[:, None]
     x0, y0 = x0f.to(torch.int64), y0f.to(torch.int64)
     x1, y1 = x0 + 1, y0 + 1
-    C = level.shape[-1]
-    if cube_face is not None:
-        hp, wp = h + 2, w + 2
-        flat = level.reshape(-1, C)
-        base = (b * 6 + cube_face) * hp * wp
+    hi = torch.as_tensor(h, device=u.device)
+    wi = torch.as_tensor(w, device=u.device)
 
-        def tap(yy, xx):
-            return flat[base + (yy + 1) * wp + (xx + 1)]
-    else:
-        flat = level.reshape(-1, C)
-        base = b * h * w
+    def tap(yy, xx):
+        if cube:
+            return flat[base + (yy + 1) * (wi + 2) + (xx + 1)]
+        valid = None
+        if mode == "wrap":
+            yy, xx = torch.remainder(yy, hi), torch.remainder(xx, wi)
+        else:
+            if mode == "zero":
+                valid = (yy >= 0) & (yy < hi) & (xx >= 0) & (xx < wi)
+            yy, xx = torch.minimum(yy.clamp(min=0), hi - 1), torch.minimum(xx.clamp(min=0), wi - 1)
+        val = flat[base + yy * wi + xx]
+        return val if valid is None else val * valid[:, None].to(val.dtype)
 
-        def tap(yy, xx):
-            valid = None
-            if mode == "wrap":
-                yy, xx = torch.remainder(yy, h), torch.remainder(xx, w)
-            elif mode == "clamp":
-                yy, xx = yy.clamp(0, h - 1), xx.clamp(0, w - 1)
-            else:  # zero
-                valid = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-                yy, xx = yy.clamp(0, h - 1), xx.clamp(0, w - 1)
-            val = flat[base + yy * w + xx]
-            return val if valid is None else val * valid[:, None].to(val.dtype)
-    fx, fy = fx[:, None], fy[:, None]
     top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
     bot = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
     return top * (1 - fy) + bot * fy
+
+
+def _map_base(level: torch.Tensor, b: torch.Tensor, face: Optional[torch.Tensor]) -> torch.Tensor:
+    """Offset of each point's map in ``level.reshape(-1, C)``: image b (and cube face)."""
+    hp, wp = level.shape[-3], level.shape[-2]
+    return (b * 6 + face) * hp * wp if face is not None else b * hp * wp
 
 
 def _nearest(level: torch.Tensor, b: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str,
@@ -215,9 +212,11 @@ def texture(
         face, valid = None, None
         if boundary_mode == "wrap":
             s, t = s - s.detach().floor(), t - t.detach().floor()
-    sample = _nearest if filter_mode == "nearest" else _bilinear
-    if not mipmapped:
-        out = sample(levels[0], b, s, t, boundary_mode, face)
+    if not mipmapped and filter_mode == "nearest":
+        out = _nearest(levels[0], b, s, t, boundary_mode, face)
+    elif not mipmapped:
+        h, w = tex.shape[-3], tex.shape[-2]
+        out = _bilinear(levels[0].reshape(-1, C), _map_base(levels[0], b, face), h, w, s, t, boundary_mode, cube)
     else:
         out = _mip_sample(levels, b, s, t, boundary_mode, face, uvf, uv_da, mip_level_bias, filter_mode, tex)
     if valid is not None:
@@ -248,17 +247,24 @@ def _mip_sample(levels, b, s, t, mode, face, uvf, uv_da, bias, filter_mode, tex)
     flevel = flevel.clamp(0.0, float(Lmax))
     lvl0 = flevel.detach().floor().to(torch.int64).clamp(max=Lmax)
     frac = flevel - lvl0.to(flevel.dtype)
+    # All levels in one flat texel tensor, so each point reads its own level in one vectorised lookup.
     C = tex.shape[-1]
-    out = torch.zeros(P, C, dtype=tex.dtype, device=tex.device)
-    for l in range(Lmax + 1):
-        m0 = torch.nonzero(lvl0 == l, as_tuple=True)[0]
-        if m0.numel() == 0:
-            continue
-        fc = None if face is None else face[m0]
-        a = _bilinear(levels[l], b[m0], s[m0], t[m0], mode, fc)
-        if filter_mode == "linear-mipmap-linear" and l < Lmax:
-            nb = _bilinear(levels[l + 1], b[m0], s[m0], t[m0], mode, fc)
-            f = frac[m0][:, None]
-            a = a + (nb - a) * f
-        out = out.index_put((m0,), a)
+    cube = face is not None
+    flat = torch.cat([l.reshape(-1, C) for l in levels])
+    sizes = torch.tensor([l.reshape(-1, C).shape[0] for l in levels], device=tex.device)
+    offs = torch.cumsum(sizes, 0) - sizes
+    pad = 2 if cube else 0
+    hs = torch.tensor([l.shape[-3] - pad for l in levels], device=tex.device)
+    ws = torch.tensor([l.shape[-2] - pad for l in levels], device=tex.device)
+
+    def at(L):
+        h, w = hs[L], ws[L]
+        per_map = (h + pad) * (w + pad)
+        base = offs[L] + ((b * 6 + face) if cube else b) * per_map
+        return _bilinear(flat, base, h, w, s, t, mode, cube)
+
+    out = at(lvl0)
+    if filter_mode == "linear-mipmap-linear":
+        lvl1 = (lvl0 + 1).clamp(max=Lmax)
+        out = out + (at(lvl1) - out) * frac[:, None]  # frac is 0 where clamped at the last level
     return out

@@ -99,8 +99,9 @@ def start_eye(truth: torch.Tensor, generator: torch.Generator, cfg: PoseConfig) 
 
 
 def _pyramid_mse(a: torch.Tensor, b: torch.Tensor, levels: int) -> torch.Tensor:
-    """Mean of the MSEs of (H, W, C) images a and b at ``levels`` scales (2 x 2 average pooling)."""
-    a, b = a.permute(2, 0, 1)[None], b.permute(2, 0, 1)[None]
+    """Mean of the MSEs of (*, H, W, C) images a and b at ``levels`` scales (2 x 2 average pooling)."""
+    H, W, C = a.shape[-3:]
+    a, b = a.reshape(-1, H, W, C).permute(0, 3, 1, 2), b.reshape(-1, H, W, C).permute(0, 3, 1, 2)
     total = ((a - b) ** 2).mean()
     for _ in range(levels - 1):
         if min(a.shape[-2:]) < 2:
