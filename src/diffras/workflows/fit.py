@@ -181,11 +181,11 @@ def fit_mesh(
         # gradients; decaying it geometrically makes the final edges nearly hard, and cheaper.
         sigma = cfg.sigma * (cfg.sigma_end / cfg.sigma) ** (step / max(cfg.iters - 1, 1))
         blend = BlendParams(sigma=sigma, gamma=1e-4)
-        # One rasterization serves both shaders: the silhouette and the colour loss see the same fragments.
         target_batch = target_images[idx]
         # Each view's loss is weighted by 1 / (the step's view count over all ranks): summed over the ranks
         # that is the mean over the chosen views, whoever rendered them; the regularisers are split evenly.
         n_chosen, share, mine = len(chosen), 1.0 / ctx.world_size, len(idx)
+        # One rasterization serves both losses: the silhouette and the colour see the same fragments.
         if cfg.gradients == "antialias":
             fragments = rasterizer(batch, cameras=view_cams, blur_radius=0.0, faces_per_pixel=1)
             img = aa_phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams))
