@@ -4,7 +4,7 @@ import importlib
 import pytest
 
 PACKAGES = ["diffras", "diffras.cameras", "diffras.data", "diffras.io", "diffras.losses", "diffras.ops",
-            "diffras.raster", "diffras.render", "diffras.shading", "diffras.structures", "diffras.transforms",
+            "diffras.raster", "diffras.render", "diffras.shading", "diffras.splat", "diffras.structures", "diffras.transforms",
             "diffras.vis", "diffras.workflows"]
 
 

@@ -14,7 +14,7 @@ Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``ra
 """
 from __future__ import annotations
 
-from . import cameras, data, io, losses, ops, raster, shading, structures, transforms, vis, workflows
+from . import cameras, data, io, losses, ops, raster, shading, splat, structures, transforms, vis, workflows
 from .cameras import (
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
@@ -104,6 +104,7 @@ __all__ = [
     "shading",
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
+    "splat",
     "structures",
     "transforms",
     "vis",
