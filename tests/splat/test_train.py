@@ -55,3 +55,15 @@ def test_splat_command_trains_on_colmap_and_exports(tmp_path, cow_small):
     # The trained scene renders through `diffras render`.
     assert main(["render", str(out / "splats.ply"), "--views", "2", "--size", "24", "--quiet", "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "view_001.png").is_file() and (tmp_path / "r" / "turntable.gif").is_file()
+
+
+def test_gsplat_example_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "gsplat" / "image_fitting.py"
+    proc = subprocess.run([sys.executable, str(script), "--steps", "3", "--size", "32", "--gaussians", "200",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "PSNR" in proc.stdout and (tmp_path / "fit_vs_target.png").is_file()

@@ -53,12 +53,14 @@ def _tile_boxes(means2d, radii, tile_size, tile_width, tile_height):
     return x0, x1, y0, y1, count
 
 
-def _front_to_back(depths: torch.Tensor) -> torch.Tensor:
-    """Order of the flattened (C * N) Gaussians by camera, then depth, then index."""
+def _front_to_back(depths: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """The visible flattened (C * N) Gaussians ordered by camera, then depth, then index."""
     C, N = depths.shape
-    by_depth = torch.argsort(depths.detach().reshape(-1), stable=True)
-    cams = torch.div(by_depth, N, rounding_mode="floor")
-    return by_depth[torch.argsort(cams, stable=True)]
+    ids = torch.nonzero(visible.reshape(-1), as_tuple=True)[0]  # ascending: camera-major, then index
+    order = ids[torch.argsort(depths.detach().reshape(-1)[ids], stable=True)]
+    if C > 1:
+        order = order[torch.argsort(torch.div(order, N, rounding_mode="floor"), stable=True)]
+    return order
 
 
 @numba.njit(cache=True)
@@ -94,7 +96,7 @@ def intersect_tiles(
     tile_height = -(-height // tile_size)
     tiles_per_cam = tile_width * tile_height
     x0, x1, y0, y1, count = _tile_boxes(means2d, radii, tile_size, tile_width, tile_height)
-    order = _front_to_back(depths)
+    order = _front_to_back(depths, count > 0)
     if backend == "auto":
         backend = "numba" if depths.device.type == "cpu" else "torch"
     if backend == "numba":

@@ -22,9 +22,52 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 
 __all__ = ["ALPHA_THRESHOLD", "project_gaussians", "quat_scale_to_covar"]
+
+
+class _ProjectNumba(torch.autograd.Function):
+    """The same projection by the Numba kernels with their hand-written backward (CPU float32/float64).
+    Returns (means2d, conics, depths, opacities, radii, compensations); radii and compensations carry no
+    gradient."""
+
+    @staticmethod
+    def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, near, far, radius_clip, eps2d, aa):
+        from . import _projection_numba as K
+
+        C, N = viewmats.shape[0], means.shape[0]
+        dt = means.dtype
+        arrays = [t.detach().contiguous().numpy() for t in (means, quats, scales, opacities, viewmats, Ks)]
+        m2d, con = torch.empty(C, N, 2, dtype=dt), torch.empty(C, N, 3, dtype=dt)
+        dep, op, comp = torch.empty(C, N, dtype=dt), torch.empty(C, N, dtype=dt), torch.empty(C, N, dtype=dt)
+        radii = torch.empty(C, N, 2, dtype=torch.int32)
+        K.project_forward(*arrays, width, height, near, far, radius_clip, eps2d, aa,
+                          m2d.numpy(), con.numpy(), dep.numpy(), radii.numpy(), op.numpy(), comp.numpy())
+        ctx.arrays, ctx.radii, ctx.args = arrays, radii, (width, height, eps2d, aa)
+        ctx.mark_non_differentiable(radii, comp)
+        return m2d, con, dep, op, radii, comp
+
+    @staticmethod
+    def backward(ctx, v_m2d, v_con, v_dep, v_op, _v_radii, _v_comp):
+        from . import _projection_numba as K
+
+        means, quats, scales, opacities, viewmats, Ks = ctx.arrays
+        width, height, eps2d, aa = ctx.args
+        C, N = viewmats.shape[0], means.shape[0]
+        g = [np.zeros(s) for s in ((N, 3), (N, 4), (N, 3), (N,))]
+        gW, gt = np.empty((C, N, 3, 3)), np.empty((C, N, 3))
+        grads = [np.ascontiguousarray(t.detach().to(torch.float64).numpy()) if t is not None else np.zeros(s)
+                 for t, s in ((v_m2d, (C, N, 2)), (v_con, (C, N, 3)), (v_dep, (C, N)), (v_op, (C, N)))]
+        K.project_backward(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, aa,
+                           ctx.radii.numpy(), *grads, *g, gW, gt)
+        dt = v_m2d.dtype if v_m2d is not None else torch.float64
+        v_view = torch.zeros(C, 4, 4, dtype=torch.float64)
+        v_view[:, :3, :3] = torch.from_numpy(gW).sum(1)
+        v_view[:, :3, 3] = torch.from_numpy(gt).sum(1)
+        out = [torch.from_numpy(a).to(dt) for a in g]
+        return (*out, v_view.to(dt), None, None, None, None, None, None, None, None)
 
 # gsplat's constants (cuda/include/Common.h).
 ALPHA_THRESHOLD = 1.0 / 255.0
@@ -63,6 +106,7 @@ def project_gaussians(
     radius_clip: float = 0.0,
     eps2d: float = 0.3,
     antialiased: bool = False,
+    backend: str = "torch",
 ) -> Dict[str, Optional[torch.Tensor]]:
     """Project ``N`` Gaussians into ``C`` cameras (inputs already validated by ``rasterization``).
 
@@ -73,8 +117,15 @@ def project_gaussians(
     Returns a dict of ``(C, N, ...)`` tensors: ``means2d (C, N, 2)`` pixels, ``conics (C, N, 3)`` (the upper
     triangle a, b, c of the inverse blurred 2D covariance), ``depths (C, N)`` camera z, ``radii (C, N, 2)``
     int32 (0 = culled), ``opacities (C, N)`` (compensated in antialiased mode) and ``compensations (C, N)``
-    (None unless antialiased). Entries with ``radii == 0`` are zero.
+    (None unless antialiased). Entries with ``radii == 0`` are zero. ``backend="numba"`` (CPU float32/float64)
+    runs the same rules in Numba kernels with a hand-written backward.
     """
+    if backend == "numba":
+        m2d, con, dep, op, radii, comp = _ProjectNumba.apply(
+            means, quats, scales, opacities, viewmats, Ks, width, height, near_plane, far_plane, radius_clip, eps2d,
+            antialiased)
+        return {"means2d": m2d, "conics": con, "depths": dep, "radii": radii, "opacities": op,
+                "compensations": comp if antialiased else None}
     R = viewmats[:, :3, :3]  # (C, 3, 3)
     t = viewmats[:, :3, 3]  # (C, 3)
     mean_c = torch.einsum("cij,nj->cni", R, means) + t[:, None, :]  # (C, N, 3)

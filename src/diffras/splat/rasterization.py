@@ -148,7 +148,7 @@ def rasterization(
 
     proj = project_gaussians(means, quats, scales, opacities, viewmats, Ks, width, height, near_plane=near_plane,
                              far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
-                             antialiased=rasterize_mode == "antialiased")
+                             antialiased=rasterize_mode == "antialiased", backend=backend)
     radii, depths = proj["radii"], proj["depths"]
     visible = (radii > 0).all(dim=-1)  # (C, N)
 

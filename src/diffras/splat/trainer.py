@@ -166,10 +166,11 @@ def train_splats(data: SplatData, cfg: SplatConfig = SplatConfig(), *, seed: int
         l1 = (out - target).abs().mean()
         loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out, target))
         loss.backward()
-        strategy.step_post_backward(params, optimizers, state, step, info)
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        # After the optimizer step, as gsplat's simple_trainer: grow / prune / reset on schedule.
+        strategy.step_post_backward(params, optimizers, state, step, info)
         for group in optimizers["means"].param_groups:
             group["lr"] *= gamma
         mse = float(((out.detach() - target) ** 2).mean())
