@@ -71,7 +71,8 @@ def test_no_change_and_no_warning_without_loss():
 
 
 def _brute_force_lists(fv, first, num, size, K, blur, flags):
-    """Steps 1-8 written out once more: per pixel, every touching face, sorted; the covering face."""
+    """Steps 1-8 written out once more: per pixel, every touching face, sorted; the covering face (the
+    nearest face containing the centre, by its unclipped depth)."""
     H, W = size
     S = float(min(H, W))
     faces = fv.reshape(-1, 9).tolist()
@@ -81,17 +82,22 @@ def _brute_force_lists(fv, first, num, size, K, blur, flags):
         for i in range(H):
             for j in range(W):
                 px, py = (W - 2.0 * j - 1.0) / S, (H - 2.0 * i - 1.0) / S
-                hits = []
+                hits, cover = [], []
                 for f in range(lo, lo + cnt):
                     hit = pixel_face_depth(px, py, faces[f], blur, *flags)
                     if hit is not None:
-                        hits.append((hit[0], f, hit[1]))
+                        hits.append((hit[0], f))
+                    # Covering: inside the face (step 6), ranked by the unclipped depth.
+                    hard = pixel_face_depth(px, py, faces[f], 0.0, flags[0], False, flags[2])
+                    if hard is not None:
+                        assert hard[1] and hit is not None and hit[1]  # inside, and touching with blur
+                        cover.append((hard[0], f))
                 hits.sort()
-                lst = [f for _, f, _ in hits[:K]]
+                lst = [f for _, f in hits[:K]]
                 strict[n, i, j, : len(lst)] = torch.tensor(lst, dtype=torch.int64)
-                cover = [f for _, f, c in hits if c]
-                if cover and cover[0] not in lst:
-                    lst[-1] = cover[0]
+                cover = min(cover)[1] if cover else None
+                if cover is not None and cover not in lst:
+                    lst[-1] = cover
                 keep[n, i, j, : len(lst)] = torch.tensor(lst, dtype=torch.int64)
     return strict, keep
 

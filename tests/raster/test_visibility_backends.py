@@ -33,7 +33,7 @@ def _run(backend, fv, first, num, image_size, **kw):
 
 
 def _covering(backend, fv, first, num, image_size, **kw):
-    """The covering faces of step 8 (None when blur_radius == 0), straight from the backend."""
+    """The covering faces of step 8 (None when blur_radius == 0), from the backend's hard pass."""
     kw = {k: v for k, v in kw.items() if k != "faces_per_pixel"}
     kw.setdefault("perspective_correct", False)  # rasterize_visibility's defaults
     kw.setdefault("clip_barycentric_coords", False)

@@ -3,7 +3,7 @@
 Faces are prepared, ordered and binned into square screen tiles by ``_visibility_prep`` (counting
 sorts: bins grow as needed, no face is ever dropped). Then ``_raster_tiles`` (``prange`` over tiles)
 tests every face of a tile against the pixels of its range inside the tile, and a per-pixel buffer
-keeps the K smallest ``(depth, face)`` pairs sorted, beside the nearest covering face (step 8).
+keeps the K smallest ``(depth, face)`` pairs sorted.
 Division-free tests that provably imply the rule's skips reject most (pixel, face) pairs before the one
 division of the exact depth.
 
@@ -14,7 +14,7 @@ fastmath, so that decisions match the reference bit for bit.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -113,16 +113,13 @@ def _tile_order(table, bin_rows, lo, hi, cx, cy, perspective_correct, clip):
 @numba.njit(parallel=True, **_JIT)
 def _raster_tiles(
     table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius, perspective_correct,
-    clip, out, cov_out,
+    clip, out,
 ):
-    """Fill ``out`` (N, H, W, K) with the strict lists (steps 1-7 of the rule) and, when blur_radius > 0,
-    ``cov_out`` (N, H, W) with each pixel's covering face (step 8), tile by tile in parallel."""
+    """Fill ``out`` (N, H, W, K) with the K-nearest lists (steps 1-7 of the rule), tiles in parallel."""
     H = pys.shape[0]
     W = pxs.shape[0]
     nbins = bin_start.shape[0] - 1
     blur = blur_radius > 0.0
-    # With blur_radius == 0 every touching face covers the pixel: no covering faces to track.
-    track = blur
     for b in numba.prange(nbins):
         lo = bin_start[b]
         hi = bin_start[b + 1]
@@ -140,12 +137,6 @@ def _raster_tiles(
         zb = np.empty(npix * K, dtype=np.float64)
         fb = np.empty(npix * K, dtype=np.int64)
         cnt = np.zeros(npix, dtype=np.int64)
-        # Nearest covering (depth, face) of each pixel so far. A pair beyond a pixel's K-th entry still
-        # matters if it could become that pixel's covering face, so every depth rejection below tests
-        # against lim = max(K-th depth, cz). cz starts at +inf when tracking (nothing rejected until a
-        # covering face is found) and at -inf otherwise (lim is the K-th depth, as without step 8).
-        cz = np.full(npix, np.inf if track else -np.inf, dtype=np.float64)
-        cf = np.full(npix, -1, dtype=np.int64)
         # With K > 1, visit faces by the depth of their plane at the tile centre: buffers then fill
         # with near faces first and most later pairs fail the cheap depth rejection. (Any order
         # gives the same result: the kept set is defined by exact (depth, face) keys.)
@@ -157,12 +148,12 @@ def _raster_tiles(
             order = np.arange(hi - lo)
         # Whole-tile rejection. When depths are convex combinations of the corners' (clipped
         # barycentrics, or inside-only tests with perspective correction), pz >= zmin * (1 - 5 eps);
-        # once every pixel of the tile holds K faces, a face whose zmin exceeds the largest lim of the
-        # tile cannot enter any pixel. tmax only decreases, so a stale value is safe.
+        # once every pixel of the tile holds K faces, a face whose zmin exceeds the largest K-th
+        # depth of the tile cannot enter any pixel. tmax only decreases, so a stale value is safe.
         zmin_bound = clip or (perspective_correct and not blur)
         nfull = 0
         tmax = np.inf
-        since = 32
+        since = 0
         for q_o in range(hi - lo):
             row = bin_rows[lo + order[q_o]]
             x0, y0, z0 = table[row, _X0], table[row, _Y0], table[row, _Z0]
@@ -171,10 +162,10 @@ def _raster_tiles(
             # Below every depth this face can produce (only meaningful when zmin_bound).
             zlo = min(z0, min(z1, z2)) * (1.0 - 1e-12)
             if zmin_bound and nfull == npix:
-                if since >= 32:
-                    tmax = max(zb[K - 1], cz[0])
+                if since >= 32 or tmax == np.inf:
+                    tmax = zb[K - 1]
                     for p in range(1, npix):
-                        tmax = max(tmax, max(zb[p * K + K - 1], cz[p]))
+                        tmax = max(tmax, zb[p * K + K - 1])
                     since = 0
                 since += 1
                 if zlo > tmax:
@@ -202,7 +193,7 @@ def _raster_tiles(
                 prow = (i - ti0) * tw - tj0
                 for j in range(j0, j1 + 1):
                     p = prow + j
-                    if zmin_bound and cnt[p] == K and zlo > max(zb[p * K + K - 1], cz[p]):
+                    if zmin_bound and cnt[p] == K and zlo > zb[p * K + K - 1]:
                         continue
                     px = pxs[j]
                     e0 = (px - x1) * dy12 - r0
@@ -216,7 +207,6 @@ def _raster_tiles(
                     base = p * K
                     full = c == K
                     zl = zb[base + K - 1] if full else 0.0
-                    lim = max(zl, cz[p])
                     if perspective_correct:
                         h0 = e0 * s0
                         h1 = e1 * s1
@@ -238,17 +228,17 @@ def _raster_tiles(
                             m2 = max(-h2, 0.0)
                         num = m0 * z0 + m1 * z1 + m2 * z2
                         dd = max(m0 + m1 + m2, CLIP_SUM_MIN * abs(q))
-                        # Full buffer: this division-free test only rejects depths beyond lim.
-                        if full and lim > _TINY:
-                            thr = lim * dd * _REJECT_SLACK
+                        # Full buffer: this division-free test only rejects depths beyond the K-th.
+                        if full and zl > _TINY:
+                            thr = zl * dd * _REJECT_SLACK
                             if thr > _TINY and num > thr:
                                 continue
                         pz = num / dd
                     else:
                         num = h0 * z0 + h1 * z1 + h2 * z2
                         if perspective_correct:
-                            if full and q > 0.0 and lim > _TINY:
-                                thr = lim * q * _REJECT_SLACK
+                            if full and q > 0.0 and zl > _TINY:
+                                thr = zl * q * _REJECT_SLACK
                                 if thr > _TINY and num > thr:
                                     continue
                             pz = num / q
@@ -256,18 +246,9 @@ def _raster_tiles(
                             pz = num * invq
                     if not pz >= 0.0:
                         continue
-                    beyond = full and (pz > zl or (pz == zl and f > fb[base + K - 1]))
-                    if beyond and not track:
+                    if full and (pz > zl or (pz == zl and f > fb[base + K - 1])):
                         continue
-                    if (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0):
-                        if track and (pz < cz[p] or (pz == cz[p] and f < cf[p])):
-                            cz[p] = pz
-                            cf[p] = f
-                        if beyond:
-                            continue
-                    else:
-                        if beyond:
-                            continue
+                    if not ((h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)):
                         # Beyond an edge's line by sqrt(blur_radius) or more: no segment is near.
                         if (h0 < 0.0 and e0 * e0 >= bl0) or (h1 < 0.0 and e1 * e1 >= bl1) or (h2 < 0.0 and e2 * e2 >= bl2):
                             continue
@@ -298,8 +279,6 @@ def _raster_tiles(
                 p = (i - ti0) * tw + (j - tj0)
                 for k in range(cnt[p]):
                     out[n, i, j, k] = fb[p * K + k]
-                if track:
-                    cov_out[n, i, j] = cf[p]
 
 
 def auto_bin_size(H: int, W: int) -> int:
@@ -310,22 +289,18 @@ def auto_bin_size(H: int, W: int) -> int:
 
 def rasterize_numba(
     face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
-) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Arguments and result as ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3)
-    float64 on the CPU, ``first``/``num`` (N,) int64."""
+) -> torch.Tensor:
+    """The (N, H, W, K) int64 K-nearest lists of ``diffras.raster.visibility.visible_faces``'s arguments:
+    ``face_verts`` (F, 3, 3) float64 on the CPU, ``first``/``num`` (N,) int64."""
     H, W = settings.image_size
     N = first.shape[0]
     blur_radius = float(settings.blur_radius)
-    track = blur_radius > 0.0
     fv = np.ascontiguousarray(face_verts.detach().cpu().numpy().reshape(-1, 9), dtype=np.float64)
     first_np = np.ascontiguousarray(first.cpu().numpy(), dtype=np.int64)
     num_np = np.ascontiguousarray(num.cpu().numpy(), dtype=np.int64)
     out = np.full((N, H, W, K), -1, dtype=np.int64)
-    # The kernel writes covering faces only when tracking them; otherwise a 1-element stand-in.
-    cov = np.full((N, H, W) if track else (1, 1, 1), -1, dtype=np.int64)
-    result = (torch.from_numpy(out), torch.from_numpy(cov) if track else None)
     if N == 0 or fv.shape[0] == 0:
-        return result
+        return torch.from_numpy(out)
     bin_size = settings.bin_size
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
     # At most 512 x 512 tiles per image: a tiny bin_size on a huge image changes speed, not memory.
@@ -348,7 +323,7 @@ def rasterize_numba(
     bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
     args = (
         table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
-        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), out, cov,
+        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), out,
     )
     # Waking the worker threads costs more than a small scene takes on one thread (and, on a busy
     # machine, up to a scheduler time slice): run small workloads on the calling thread only.
@@ -362,4 +337,4 @@ def rasterize_numba(
             numba.set_num_threads(threads)
     else:
         _raster_tiles(*args)
-    return result
+    return torch.from_numpy(out)

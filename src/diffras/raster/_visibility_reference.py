@@ -114,8 +114,9 @@ def pixel_face_depth(
 
 def rasterize_reference(
     face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
-) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Arguments and result as ``diffras.raster.visibility.visible_faces`` (``face_verts`` float64)."""
+) -> torch.Tensor:
+    """The (N, H, W, K) int64 K-nearest lists of ``diffras.raster.visibility.visible_faces``'s arguments
+    (``face_verts`` float64)."""
     H, W = settings.image_size
     blur = settings.blur_radius
     flags = (settings.perspective_correct, settings.clip_barycentric_coords, settings.cull_backfaces)
@@ -123,7 +124,6 @@ def rasterize_reference(
     S = float(min(H, W))
     faces = face_verts.reshape(-1, 9).cpu().tolist()
     out = torch.full((N, H, W, K), -1, dtype=torch.int64)
-    covering = torch.full((N, H, W), -1, dtype=torch.int64)
     for n in range(N):
         f_lo = int(first[n])
         f_hi = f_lo + int(num[n])
@@ -131,14 +131,12 @@ def rasterize_reference(
             py = pixel_center(i, H, S)
             for j in range(W):
                 px = pixel_center(j, W, S)
-                hits: List[Tuple[float, int, bool]] = []
+                hits: List[Tuple[float, int]] = []
                 for f in range(f_lo, f_hi):
                     hit = pixel_face_depth(px, py, faces[f], blur, *flags)
                     if hit is not None:
-                        hits.append((hit[0], f, hit[1]))
+                        hits.append((hit[0], f))
                 hits.sort()
-                for k, (_, f, _) in enumerate(hits[:K]):
+                for k, (_, f) in enumerate(hits[:K]):
                     out[n, i, j, k] = f
-                # The nearest face covering the centre: the first covering entry in (depth, face) order.
-                covering[n, i, j] = next((f for _, f, covers in hits if covers), -1)
-    return out, (covering if blur > 0.0 else None)
+    return out

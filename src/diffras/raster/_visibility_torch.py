@@ -5,13 +5,12 @@ by ``sqrt(blur_radius)``; those candidate pairs are evaluated in chunks of at mo
 (memory stays bounded however large the scene: never pixels x faces), with exactly the float64
 expressions of the rule in ``diffras.raster.visibility``. The kept (pixel, depth, face) triples are
 reduced to the K nearest per pixel by three stable sorts (face, then depth, then pixel) and a rank
-within each pixel, whenever they pile up and once at the end. The pairs whose centre lies inside the face
-are reduced the same way to the nearest one per pixel: the covering face of step 8.
+within each pixel, whenever they pile up and once at the end.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
 import torch
 
@@ -66,9 +65,9 @@ def _reduce(kept: List[Entries], K: int) -> List[Entries]:
 
 def rasterize_torch(
     face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
-) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Arguments and result as ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3)
-    float64, ``first``/``num`` (N,) int64, all on one device; the result on that device.
+) -> torch.Tensor:
+    """The (N, H, W, K) int64 K-nearest lists of ``diffras.raster.visibility.visible_faces``'s arguments:
+    ``face_verts`` (F, 3, 3) float64, ``first``/``num`` (N,) int64, all on one device; the result on it.
     ``settings.bin_size`` does not apply (candidates come from each face's own box)."""
     H, W = settings.image_size
     blur_radius = settings.blur_radius
@@ -76,12 +75,9 @@ def rasterize_torch(
     N = first.shape[0]
     dev = face_verts.device
     out = torch.full((N * H * W, K), -1, dtype=torch.int64, device=dev)
-    # With blur_radius == 0 every touching face covers the pixel: no covering faces to track.
-    track = blur_radius > 0.0
-    covering = torch.full((N * H * W,), -1, dtype=torch.int64, device=dev) if track else None
     total = int(num.sum()) if N else 0
     if total == 0:
-        return out.view(N, H, W, K), (covering.view(N, H, W) if track else None)
+        return out.view(N, H, W, K)
     S = float(min(H, W))
     pxs = pixel_center(torch.arange(W, device=dev, dtype=torch.float64), W, S)
     pys = pixel_center(torch.arange(H, device=dev, dtype=torch.float64), H, S)
@@ -120,8 +116,7 @@ def rasterize_torch(
     sg = torch.where(den > 0.0, 1.0, -1.0).to(den)
 
     kept: List[Entries] = []
-    inside_kept: List[Entries] = []
-    kept_size = inside_size = 0
+    kept_size = 0
     budget = max(4 * N * H * W * K, CHUNK)
     n_cand = int(ends[-1]) if ends.numel() else 0
     for c_lo in range(0, n_cand, CHUNK):
@@ -182,17 +177,8 @@ def rasterize_torch(
         if kept_size > budget:
             kept = _reduce(kept, K)
             kept_size = kept[0][0].numel()
-        if track:
-            cov = good & inside
-            inside_kept.append((pix[cov], pz[cov] + 0.0, face[g][cov]))
-            inside_size += int(cov.sum())
-            if inside_size > budget:
-                inside_kept = _reduce(inside_kept, 1)
-                inside_size = inside_kept[0][0].numel()
     for pix, _, f in _reduce(kept, K):
         start = torch.searchsorted(pix, pix, right=False)
         rank = torch.arange(pix.numel(), device=dev) - start
         out[pix, rank] = f
-    for pix, _, f in _reduce(inside_kept, 1):
-        covering[pix] = f
-    return out.view(N, H, W, K), (covering.view(N, H, W) if track else None)
+    return out.view(N, H, W, K)

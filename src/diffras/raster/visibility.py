@@ -11,8 +11,9 @@ that return identical ``pix_to_face``:
   read, not to be fast; tests compare the other backends against it on small scenes
   (``diffras.raster._visibility_reference``).
 
-Each backend returns the strict K-nearest lists (steps 1-7) and, when ``blur_radius > 0``, the covering
-face of every pixel; step 8 is applied once, here, for all of them (:func:`keep_covering_face`).
+Each backend computes steps 1-7; step 8 is applied once, here, for all of them: the covering faces are a
+second K = 1 pass of the same backend without blur (:func:`visible_faces`), and
+:func:`keep_covering_face` puts them in the lists.
 
 Semantics: PyTorch3D's ``rasterize_meshes`` (its CPU/CUDA kernels: same tests, same comparisons, same
 constants). PyTorch3D computes in float32, so bit-level agreement with it is impossible anyway; diffras
@@ -56,15 +57,19 @@ with ``edge(p, a, b) = (p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)`` (
 7. Keep the K faces with the smallest ``(pz, f)`` pairs, sorted: ties in depth go to the lower packed
    face index (a stable order, identical in every backend). Empty slots are -1.
 8. Keep the covering face (``keep_covering=True``, the default; ``False`` is PyTorch3D's strict rule, which
-   stops at step 7). The face *covering* the pixel is the touching face with the smallest ``(pz, f)``
-   among those with ``inside`` true (step 6). If there is one and step 7 did not keep it (K faces nearer
-   than it lie within ``blur_radius``), it replaces the K-th entry; the list stays sorted since it is
-   farther than all the others. A pixel whose centre is inside some touching face thus never loses it.
-   With ``blur_radius == 0`` every touching face covers the pixel and this step changes nothing.
+   stops at step 7). The face *covering* the pixel is the one steps 1-7 keep with ``blur_radius = 0``,
+   ``clip_barycentric_coords = False`` and K = 1 (the rest unchanged): among the faces whose ``inside`` is
+   true (step 6), the one with the smallest ``(pz, f)``, ``pz`` the unclipped depth; what a hard render
+   shows. (Unclipped and clipped depths of such a face are equal with perspective correction, and equal
+   up to rounding without.) If there is one and step 7 did not keep it (K faces nearer than it lie
+   within ``blur_radius``), it replaces the K-th entry; the list stays sorted, since it touches the pixel
+   and is farther than all the others. With ``blur_radius == 0`` every touching face covers the pixel
+   and this step changes nothing.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch
@@ -188,6 +193,8 @@ def visible_faces(
         ``(pix_to_face, covering)``: (N, H, W, K) int64 strict K-nearest lists (step 7) and (N, H, W)
         int64 the covering face of each pixel (step 8), -1 where none, or None when ``blur_radius == 0``
         (then the covering face is ``pix_to_face[..., 0]``). On ``face_verts.device``.
+        The covering faces cost one hard (K = 1, no blur) pass: far less than tracking them inside the
+        blurred pass, where they would defeat its depth rejections.
     """
     K = settings.faces_per_pixel if faces_per_pixel is None else faces_per_pixel
     backend = settings.backend
@@ -195,16 +202,19 @@ def visible_faces(
         backend = "numba" if face_verts.device.type == "cpu" else "torch"
     if backend == "numba" and face_verts.device.type != "cpu":
         raise ValueError(f"backend: expected a CPU face_verts for 'numba', got device {face_verts.device}")
-    args = (face_verts.detach().to(torch.float64), first, num, settings, K)
+    fv64 = face_verts.detach().to(torch.float64)
     if backend == "reference":
         from ._visibility_reference import rasterize_reference as run
     elif backend == "numba":
         from ._visibility_numba import rasterize_numba as run
     else:
         from ._visibility_torch import rasterize_torch as run
-    p2f, covering = run(*args)
-    device = face_verts.device
-    return p2f.to(device), (None if covering is None else covering.to(device))
+    p2f = run(fv64, first, num, settings, K).to(face_verts.device)
+    if settings.blur_radius == 0.0:
+        return p2f, None
+    hard = replace(settings, blur_radius=0.0, clip_barycentric_coords=False)
+    covering = run(fv64, first, num, hard, 1)[..., 0].to(face_verts.device)
+    return p2f, covering
 
 
 def covering_lost(pix_to_face: torch.Tensor, covering: torch.Tensor) -> torch.Tensor:
