@@ -210,8 +210,8 @@ def test_renderer_bad_input():
         r(mesh2)
     with pytest.raises(TypeError, match="rasterizer"):
         MeshRenderer(None, HardPhongShader())
-    # an unknown keyword is an error, not silently ignored
-    with pytest.raises(TypeError, match="R"):
-        MeshRenderer(MeshRasterizer(cams3, RasterSettings(image_size=8)), HardPhongShader())(quad(), R=torch.eye(3)[None])
+    # an unknown keyword is an error, not silently ignored (R= and T= are PyTorch3D's per-call extrinsics)
+    with pytest.raises(TypeError, match="rotation"):
+        MeshRenderer(MeshRasterizer(cams3, RasterSettings(image_size=8)), HardPhongShader())(quad(), rotation=torch.eye(3)[None])
     with pytest.raises(TypeError, match="shader"):
         MeshRenderer(r.rasterizer, "phong")

@@ -181,8 +181,8 @@ def test_fragments_setting_chooses_the_kernel(monkeypatch, fragments, device_dty
     import diffras.raster._fragments_numba as fn
 
     calls = []
-    real = fn.fused_fragments
-    monkeypatch.setattr(fn, "fused_fragments", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = fn.fused_fragments_packed
+    monkeypatch.setattr(fn, "fused_fragments_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
     v = GOOD_V.to(device_dtype)
     frags = rasterize(v, TRI, 8, backend=backend, fragments=fragments, faces_per_pixel=2, blur_radius=0.01)
     assert bool(calls) == fused

@@ -280,13 +280,3 @@ def fused_fragments_packed(verts: torch.Tensor, faces: torch.Tensor, slot: torch
     return _FusedFragments.apply(verts, faces, slot, face, tuple(int(s) for s in shape), bool(perspective_correct),
                                  bool(clip_barycentric_coords))
 
-
-def fused_fragments(verts: torch.Tensor, faces: torch.Tensor, pix_to_face: torch.Tensor, perspective_correct: bool,
-                    clip_barycentric_coords: bool):
-    """Dense (zbuf, bary_coords, dists) (N, H, W, K[, 3]): :func:`fused_fragments_packed` scattered
-    (kept for callers that want the dense tensors; the rasterizer keeps them packed)."""
-    from .fragments import compute_fragments
-
-    frags = compute_fragments(verts[faces], pix_to_face, perspective_correct=perspective_correct,
-                              clip_barycentric_coords=clip_barycentric_coords, fused=True, verts_faces=(verts, faces))
-    return frags.zbuf, frags.bary_coords, frags.dists
