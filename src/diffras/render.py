@@ -6,6 +6,8 @@ from typing import Any, Tuple
 import torch
 import torch.nn as nn
 
+from .cameras.base import pop_call_extrinsics
+
 __all__ = ["MeshRenderer", "MeshRendererWithFragments"]
 
 
@@ -54,13 +56,10 @@ class MeshRendererWithFragments(nn.Module):
     def _prepare(self, meshes: Any, kwargs: dict) -> Tuple[Any, dict]:
         cameras = kwargs.get("cameras", getattr(self.rasterizer, "cameras", None))
         kwargs = dict(kwargs)
+        if any(k in kwargs for k in ("R", "T")):
+            # PyTorch3D's renderer(mesh, R=R, T=T): the same replaced cameras for the rasterizer and the shader.
+            kwargs["cameras"] = cameras = pop_call_extrinsics(cameras, kwargs)
         kwargs.pop("eps", None)
-        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
-        if R is not None or T is not None:
-            if cameras is None:
-                raise ValueError("R, T: expected cameras (at construction or as cameras=) whose extrinsics they replace")
-            cameras = cameras.with_extrinsics(R=R, T=T)
-            kwargs["cameras"] = cameras
         if cameras is not None:
             n_cam, n_mesh = len(cameras), len(meshes)
             if n_mesh == 1 and n_cam > 1:

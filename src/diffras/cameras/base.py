@@ -346,6 +346,19 @@ class CamerasBase:
         return new
 
 
+def pop_call_extrinsics(cameras: Optional["CamerasBase"], kwargs: Dict[str, Any]) -> Optional["CamerasBase"]:
+    """PyTorch3D's per-call keywords of rasterizers and renderers, taken out of ``kwargs``: ``R`` / ``T``
+    replace the cameras' extrinsics for the call (:meth:`CamerasBase.with_extrinsics`); ``eps`` is accepted
+    and unused (diffras's projection has a fixed divisor guard). Returns the cameras to use."""
+    kwargs.pop("eps", None)
+    R, T = kwargs.pop("R", None), kwargs.pop("T", None)
+    if R is None and T is None:
+        return cameras
+    if cameras is None:
+        raise ValueError("R, T: expected cameras (at construction or as cameras=) whose extrinsics they replace")
+    return cameras.with_extrinsics(R=R, T=T)
+
+
 def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
     """One batch of ``sum(len(c))`` cameras from cameras of one class with the same flags
     (``degrees``, ``in_ndc``), on one device; differentiable (parameters are concatenated)."""

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from ..cameras.base import pop_call_extrinsics
 from .._validation import _describe
 from ..raster.mesh_rasterizer import project_points_padded
 from .rasterize import PointFragments, _check_pointclouds, rasterize_points
@@ -54,11 +55,7 @@ class PointsRasterizer(nn.Module):
             raise ValueError("cameras: expected a camera at construction or as forward(..., cameras=...), got None")
         if not isinstance(settings, PointsRasterizationSettings):
             raise TypeError(f"raster_settings: expected a PointsRasterizationSettings, got {_describe(settings)}")
-        # PyTorch3D's per-call extrinsics, as MeshRasterizer's (``eps`` accepted, the divisor guard is fixed).
-        kwargs.pop("eps", None)
-        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
-        if R is not None or T is not None:
-            cameras = cameras.with_extrinsics(R=R, T=T)
+        cameras = pop_call_extrinsics(cameras, kwargs)  # PyTorch3D's rasterizer(points, R=R, T=T)
         unknown = sorted(set(kwargs) - set(_SETTING_NAMES))
         if unknown:
             raise TypeError(f"forward: unexpected keyword arguments {unknown}")

@@ -15,6 +15,7 @@ from torch import nn
 
 from .fragments import Fragments
 from .functional import rasterize_face_verts
+from ..cameras.base import pop_call_extrinsics
 from .settings import RasterSettings
 
 if TYPE_CHECKING:
@@ -155,12 +156,7 @@ class MeshRasterizer(nn.Module):
             raise ValueError(
                 "raster_settings: expected a RasterSettings at construction or in forward(...), got None"
             )
-        # PyTorch3D's per-call extrinsics (``rasterizer(mesh, R=R, T=T)``); ``eps`` is accepted and unused
-        # (the projection's divisor guard is fixed).
-        kwargs.pop("eps", None)
-        R, T = kwargs.pop("R", None), kwargs.pop("T", None)
-        if R is not None or T is not None:
-            cameras = cameras.with_extrinsics(R=R, T=T)
+        cameras = pop_call_extrinsics(cameras, kwargs)  # PyTorch3D's rasterizer(mesh, R=R, T=T)
         unknown = sorted(set(kwargs) - set(_SETTING_NAMES))
         if unknown:
             raise TypeError(f"forward: unexpected keyword arguments {unknown}")
