@@ -72,3 +72,25 @@ def test_submeshes_bad_input():
         m.submeshes([[torch.tensor([0])]])
     with pytest.raises(ValueError, match=r"face_indices\[1\]\[0\]"):
         m.submeshes([[], [torch.tensor([20])]])
+
+
+def test_textured_submeshes_keep_their_colours_and_uvs():
+    from diffras.textures import TexturesUV, TexturesVertex
+
+    verts, faces = _two_meshes()
+    colors = [torch.rand_like(v) for v in verts]
+    m = Meshes(verts, faces, textures=TexturesVertex(colors))
+    a, b = torch.tensor([3, 0]), torch.tensor([5, 7])
+    sub = m.submeshes([[a], [b]])
+    for k, (i, ids) in enumerate(((0, a), (1, b))):
+        chosen = faces[i][ids]
+        # Each corner keeps the colour of the vertex it came from.
+        torch.testing.assert_close(sub.textures.verts_features_list()[k][sub.faces_list()[k]], colors[i][chosen])
+    uvs = [torch.rand(v.shape[0], 2) for v in verts]
+    tex = TexturesUV([torch.rand(8, 8, 3), torch.rand(4, 4, 3)], [f.clone() for f in faces], uvs, mipmap=False)
+    sub = Meshes(verts, faces, textures=tex).submeshes([[a], [b]])
+    for k, (i, ids) in enumerate(((0, a), (1, b))):
+        t = sub.textures
+        torch.testing.assert_close(t.verts_uvs_list()[k][t.faces_uvs_list()[k]], uvs[i][faces[i][ids]])
+        torch.testing.assert_close(t.maps_list()[k], tex.maps_list()[i])
+    assert sub.textures.mipmap is False

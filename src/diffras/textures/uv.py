@@ -161,6 +161,18 @@ class TexturesUV(TexturesBase):
         """(N, max T_i, 2) zero padded."""
         return self._verts_uvs.padded()
 
+    def submeshes(self, vertex_ids_list: List[List[torch.Tensor]], faces_ids_list: List[List[torch.Tensor]]
+                  ) -> "TexturesUV":
+        """The textures of the submeshes ``Meshes.submeshes`` makes (PyTorch3D's): the j-th submesh of mesh i
+        keeps mesh i's map and UV list, and the UV corners ``faces_uvs[faces_ids_list[i][j]]`` of its faces.
+        ``vertex_ids_list`` is accepted for the common signature (UVs are indexed per face corner)."""
+        maps, fuv, vuv = self.maps_list(), self.faces_uvs_list(), self.verts_uvs_list()
+        if len(faces_ids_list) != len(maps):
+            raise ValueError(f"faces_ids_list: expected one entry per mesh ({len(maps)}), got {len(faces_ids_list)}")
+        pick = [(i, ids) for i, per_mesh in enumerate(faces_ids_list) for ids in per_mesh]
+        return TexturesUV([maps[i] for i, _ in pick], [fuv[i][ids] for i, ids in pick], [vuv[i] for i, _ in pick],
+                          **self._settings())
+
     def _check_joinable(self, other: "TexturesUV", name: str) -> None:
         if other.num_channels != self.num_channels:
             raise ValueError(f"{name}: expected maps with {self.num_channels} channels, got {other.num_channels}")

@@ -56,6 +56,16 @@ class TexturesVertex(TexturesBase):
         """(sum V_i, C), the list entries concatenated."""
         return torch.cat(self.verts_features_list(), 0)
 
+    def submeshes(self, vertex_ids_list: List[List[torch.Tensor]], faces_ids_list: List[List[torch.Tensor]]
+                  ) -> "TexturesVertex":
+        """The features of the submeshes ``Meshes.submeshes`` makes (PyTorch3D's): for mesh i and its j-th
+        submesh, the rows ``vertex_ids_list[i][j]`` (the kept vertices, in the submesh's order) of mesh i's
+        features. ``faces_ids_list`` is accepted for the common signature (vertex features need no faces)."""
+        feats = self.verts_features_list()
+        if len(vertex_ids_list) != len(feats):
+            raise ValueError(f"vertex_ids_list: expected one entry per mesh ({len(feats)}), got {len(vertex_ids_list)}")
+        return TexturesVertex([feats[i][ids] for i, per_mesh in enumerate(vertex_ids_list) for ids in per_mesh])
+
     def _check_joinable(self, other: "TexturesVertex", name: str) -> None:
         if other.num_channels != self.num_channels:
             raise ValueError(f"{name}: expected {self.num_channels} channels, got {other.num_channels}")
