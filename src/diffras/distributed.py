@@ -128,7 +128,8 @@ def all_reduce_grads(params: Iterable[torch.Tensor], extra: Optional[torch.Tenso
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params] + ([extra.reshape(-1).to(params[0].grad.dtype)]
+    dtype = params[0].grad.dtype if params else extra.dtype
+    flat = torch.cat([p.grad.reshape(-1) for p in params] + ([extra.reshape(-1).to(dtype)]
                                                             if extra is not None else []))
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     offset = 0

@@ -172,5 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="initial Gaussians (default: {SplatConfig.init})")
     p.add_argument("--antialiased", action="store_true", help="gsplat's antialiased rasterize mode")
     p.add_argument("--frames", type=pos_int, default=36, help="turntable GIF frames (default: 36)")
+    p.add_argument("--views-per-step", type=pos_int, default=None,
+                   help="training views per step, shared among --nproc ranks (default: {SplatConfig.views_per_step})")
     _common(p, "out/splat")
+    _parallel(p)
     return parser

@@ -101,7 +101,7 @@ def run_splat(args: argparse.Namespace) -> None:
     import dataclasses
 
     from ..vis import save_image, save_turntable
-    from ..cli.runners import _device
+    from ..cli.runners import _device, _ranks
     from ..workflows.outputs import OutputDir, check_writable
     from .datasets import cow_views, load_views
     from .ply import save_ply
@@ -109,7 +109,9 @@ def run_splat(args: argparse.Namespace) -> None:
 
     check_writable(args.out)
     device = _device(args)
-    given = {"iters": args.iters, "sh_degree": args.sh_degree, "init": args.init}
+    ctx = _ranks(args, device)
+    given = {"iters": args.iters, "sh_degree": args.sh_degree, "init": args.init,
+             "views_per_step": args.views_per_step}
     cfg = dataclasses.replace(SplatConfig(), **{k: v for k, v in given.items() if v is not None},
                               antialiased=args.antialiased)
     if cfg.iters != SplatConfig.iters:  # keep the schedule's shape for other run lengths
@@ -129,7 +131,7 @@ def run_splat(args: argparse.Namespace) -> None:
     prep = time.perf_counter() - t0
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=cfg.iters, desc="splat", disable=args.quiet, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=cfg.iters, desc="splat", disable=args.quiet or not ctx.is_main, leave=False, dynamic_ncols=True)
 
     def hook(step, d):
         bar.update(1)
@@ -138,6 +140,8 @@ def run_splat(args: argparse.Namespace) -> None:
 
     result = train_splats(data, cfg, seed=args.seed, device=device, progress=hook)
     bar.close()
+    if not ctx.is_main:
+        return  # every rank holds the same splats; the main rank writes them
     m = dict(result.metrics)
     m.update(data_time_s=round(prep, 2), total_wall_time_s=round(time.perf_counter() - t0, 2),
              load_average=[round(v, 2) for v in os.getloadavg()], data=str(args.data) if args.data else "bundled cow")

@@ -64,6 +64,10 @@ class DefaultStrategy:
     verbose: bool = False
     key_for_gradient: str = "means2d"
 
+    #: Called on each step's statistics increments (grad2d, count) before they are added; the trainer sets it to
+    #: an all-reduce under torchrun, so that every rank grows and prunes the same Gaussians.
+    reduce = None
+
     def initialize_state(self, scene_scale: float = 1.0) -> Dict[str, Any]:
         return {"grad2d": None, "count": None, "scene_scale": scene_scale}
 
@@ -104,6 +108,10 @@ class DefaultStrategy:
             state["count"] = torch.zeros(n, device=dev)
         grad = info[self.key_for_gradient].grad
         if grad is None:
+            if self.reduce is not None:  # still take part in the ranks' all-reduce (zero increments)
+                inc = self.reduce(torch.zeros(2 * n, dtype=torch.float64, device=dev))
+                state["grad2d"] += inc[:n].to(state["grad2d"].dtype)
+                state["count"] += inc[n:].to(state["count"].dtype)
             return
         grads = grad.detach().clone()
         grads[..., 0] *= info["width"] / 2.0 * info["n_cameras"]
@@ -114,8 +122,16 @@ class DefaultStrategy:
             sel = (info["radii"] > 0).all(dim=-1)  # (C, N)
             ids = torch.nonzero(sel, as_tuple=True)[1]
             grads = grads[sel]
-        state["grad2d"].index_add_(0, ids, grads.norm(dim=-1).to(state["grad2d"].dtype))
-        state["count"].index_add_(0, ids, torch.ones_like(ids, dtype=state["count"].dtype))
+        if self.reduce is None:
+            state["grad2d"].index_add_(0, ids, grads.norm(dim=-1).to(state["grad2d"].dtype))
+            state["count"].index_add_(0, ids, torch.ones_like(ids, dtype=state["count"].dtype))
+            return
+        inc = torch.zeros(2 * n, dtype=torch.float64, device=dev)
+        inc.index_add_(0, ids, grads.norm(dim=-1).to(inc.dtype))
+        inc.index_add_(0, ids + n, torch.ones_like(ids, dtype=inc.dtype))
+        inc = self.reduce(inc)
+        state["grad2d"] += inc[:n].to(state["grad2d"].dtype)
+        state["count"] += inc[n:].to(state["count"].dtype)
 
     def _grow(self, params, optimizers, state):
         grads = state["grad2d"] / state["count"].clamp(min=1)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .datasets import SplatData
 from .rasterization import rasterization
+from .. import distributed
 from .sh import num_sh_bases, rgb_to_sh
 from .strategy import DefaultStrategy
 
@@ -48,6 +49,7 @@ class SplatConfig:
     grow_grad2d: float = 0.0002
     antialiased: bool = False
     eval_every: int = 500
+    views_per_step: int = 1  # training views per step; under torchrun each rank renders its share of them
 
 
 @dataclass
@@ -156,28 +158,45 @@ def train_splats(data: SplatData, cfg: SplatConfig = SplatConfig(), *, seed: int
     train = data.train
     hist: Dict[str, List[float]] = {"loss": [], "psnr": [], "n_gaussians": [], "test_step": [], "test_psnr": []}
     start = time.perf_counter()
+    ctx = distributed.context()
+    if ctx.distributed:
+        strategy.reduce = lambda t: distributed.all_reduce_grads([], extra=t, ctx=ctx)[0]
     for step in range(cfg.iters):
-        i = train[int(torch.randint(len(train), (1,), generator=gen))]
+        distributed.fault_injection(step, ctx)
+        # Every rank draws the same views (same generator) and renders its share; a rank with none renders
+        # one with zero weight, so that it still takes part in the all-reduces.
+        chosen = [train[int(j)] for j in torch.randint(len(train), (cfg.views_per_step,), generator=gen)]
+        mine = chosen[ctx.rank::ctx.world_size]
+        views = mine or chosen[:1]
         deg = min(step // cfg.sh_interval, cfg.sh_degree)
-        out, alpha, info = render_splats(params, viewmats[i:i + 1], Ks[i:i + 1], W, H, sh_degree=deg,
+        out, alpha, info = render_splats(params, viewmats[views], Ks[views], W, H, sh_degree=deg,
                                          background=data.background, antialiased=cfg.antialiased)
         strategy.step_pre_backward(params, optimizers, state, step, info)
-        target = images[i:i + 1]
-        l1 = (out - target).abs().mean()
-        loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out, target))
+        target = images[views]
+        # Each view's loss over the step's view count (all ranks): summed over ranks it is the mean.
+        per_view = [(1 - cfg.ssim_lambda) * (out[j] - target[j]).abs().mean()
+                    + cfg.ssim_lambda * (1 - ssim(out[j:j + 1], target[j:j + 1])) for j in range(len(mine))]
+        loss = sum(per_view) / len(chosen) + out.sum() * 0.0
         loss.backward()
+        sq = sum(float(((out[j].detach() - target[j]) ** 2).mean()) for j in range(len(mine)))
+        logged = torch.tensor([float(loss.detach()), sq], dtype=torch.float64)
+        logged, _ = distributed.all_reduce_grads(list(params.values()), extra=logged, ctx=ctx)
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
-        # After the optimizer step, as gsplat's simple_trainer: grow / prune / reset on schedule.
+        # After the optimizer step, as gsplat's simple_trainer: grow / prune / reset on schedule. The
+        # screen-space gradients were taken of a loss divided by the step's view count, hence n_cameras.
+        info["n_cameras"] = len(chosen)
+        if not mine:
+            info[strategy.key_for_gradient].grad = None  # the zero-weight view adds no statistics
         strategy.step_post_backward(params, optimizers, state, step, info)
         for group in optimizers["means"].param_groups:
             group["lr"] *= gamma
-        mse = float(((out.detach() - target) ** 2).mean())
-        hist["loss"].append(float(loss.detach()))
+        mse = float(logged[1]) / len(chosen)
+        hist["loss"].append(float(logged[0]))
         hist["psnr"].append(-10 * math.log10(max(mse, 1e-12)))
         hist["n_gaussians"].append(len(params["means"]))
-        if data.test and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.iters:
+        if ctx.is_main and data.test and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.iters:
             t0 = time.perf_counter()
             hist["test_step"].append(step + 1)
             hist["test_psnr"].append(evaluate(params, data, data.test, deg, cfg.antialiased)["psnr"])
@@ -190,7 +209,7 @@ def train_splats(data: SplatData, cfg: SplatConfig = SplatConfig(), *, seed: int
     metrics = {"train_time_s": round(train_time, 2), "iters": cfg.iters, "n_gaussians": len(splats["means"]),
                "sh_degree": final_deg, "n_train_views": len(train), "n_test_views": len(data.test),
                "image_size": [int(H), int(W)]}
-    if data.test:
+    if data.test and ctx.is_main:
         ev = evaluate(splats, data, data.test, final_deg, cfg.antialiased)
         metrics.update(test_psnr=round(ev["psnr"], 3), test_ssim=round(ev["ssim"], 4))
         hist["test_step"].append(cfg.iters)
