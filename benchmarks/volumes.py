@@ -8,7 +8,9 @@ Rows (median wall time of ``--runs`` after a warm-up; "fwd+bwd" adds the backwar
 - ``VolumeRenderer``: the fit_textured_volume step's render, B views of a V^3 grid (1 density + 3
   colour channels broadcast over the views, as the tutorial's ``expand``), ``NDCMultinomialRaysampler``
   S x S rays, P points per ray, ``EmissionAbsorptionRaymarcher``; ``fused`` (the Numba kernel, the default
-  on the CPU) against ``torch`` (``renderer.use_fused = False``: ``grid_sample`` + the torch marcher).
+  on the CPU) against ``torch`` (``renderer.use_fused = False``: ``grid_sample`` + the torch marcher), and
+  ``PyTorch3D``: its own ``VolumeRenderer`` on the same scene, run by ``benchmarks/_p3d_volume_worker.py`` in
+  the interpreter given by ``--p3d-python`` when one with PyTorch3D (CPU) exists.
 - ``EA marcher``: ``EmissionAbsorptionRaymarcher`` alone on the NeRF step's (B, R, P) samples (torch).
 - ``NeRF step`` / ``volume step``: one full optimisation step of examples/pytorch3d/'s two tutorials at
   their CPU defaults (model, loss, backward, Adam), i.e. the tutorials' per-iteration time.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,7 +50,7 @@ def _cameras(n):
     return FoVPerspectiveCameras(R=R, T=T)
 
 
-def volume_render_rows(views, size, voxels, points, runs):
+def volume_render_rows(views, size, voxels, points, runs, p3d_python=None):
     cams = _cameras(views)
     log_d = torch.nn.Parameter(torch.randn(1, voxels, voxels, voxels) - 2.0)
     log_c = torch.nn.Parameter(torch.zeros(3, voxels, voxels, voxels))
@@ -68,13 +71,21 @@ def volume_render_rows(views, size, voxels, points, runs):
     for backend in ("fused", "torch"):
         renderer.use_fused = backend == "fused"
         out[backend] = time_fwd_bwd(fwd, fwd_bwd, runs, 0)
+    if p3d_python:
+        # PyTorch3D's own VolumeRenderer on the same scene, in its interpreter (benchmarks/_p3d_volume_worker.py).
+        worker = Path(__file__).resolve().parent / "_p3d_volume_worker.py"
+        proc = subprocess.run([p3d_python, str(worker), str(views), str(size), str(voxels), str(points), str(runs)],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            f_ms, fb_ms = (float(x) for x in proc.stdout.split()[-2:])
+            out["PyTorch3D"] = {"fwd_ms": f_ms, "fwdbwd_ms": fb_ms}
     name = f"VolumeRenderer {views} x {size}^2 x {points} pts, {voxels}^3 grid"
     rows = []
-    for backend in ("fused", "torch"):
+    for backend in out:
         r = out[backend]
-        rows.append((name, backend, f"{r['fwd_ms']:.0f}", f"{r['fwdbwd_ms']:.0f}", ""))
-    rows[0] = rows[0][:4] + (f"{out['torch']['fwd_ms'] / out['fused']['fwd_ms']:.1f}x / "
-                             f"{out['torch']['fwdbwd_ms'] / out['fused']['fwdbwd_ms']:.1f}x",)
+        ratio = "" if backend == "fused" else (f"{r['fwd_ms'] / out['fused']['fwd_ms']:.1f}x / "
+                                               f"{r['fwdbwd_ms'] / out['fused']['fwdbwd_ms']:.1f}x")
+        rows.append((name, backend, f"{r['fwd_ms']:.0f}", f"{r['fwdbwd_ms']:.0f}", ratio))
     return rows
 
 
@@ -149,15 +160,18 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tutorial-sizes", action="store_true", help="also the tutorial's 10 x 128^2 x 150, 128^3 render")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--p3d-python", default="/work/p3d/venv/bin/python",
+                        help="an interpreter with PyTorch3D (CPU) to time its VolumeRenderer on the same scene")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    rows = volume_render_rows(6, 64, 64, 80, args.runs)
+    p3d = args.p3d_python if args.p3d_python and Path(args.p3d_python).exists() else None
+    rows = volume_render_rows(6, 64, 64, 80, args.runs, p3d)
     if args.tutorial_sizes:
         rows += volume_render_rows(10, 128, 128, 150, args.runs)
     rows += volume_step_row(args.runs)
     rows += nerf_step_row(args.runs)
     load_after = os.getloadavg()
-    header = ("case", "path", "fwd ms", "fwd+bwd ms", "torch / fused (fwd / fwd+bwd)")
+    header = ("case", "path", "fwd ms", "fwd+bwd ms", "vs fused (fwd / fwd+bwd)")
     table = markdown_table(header, rows)
     load = f"load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     body = (f"`python benchmarks/volumes.py{' --tutorial-sizes' if args.tutorial_sizes else ''}` on {machine_description()}; "
