@@ -311,3 +311,127 @@ def test_device_mismatch_named():
         laplacian(verts[0], torch.tensor([[0, 1]], device="meta"))
     with pytest.raises(ValueError, match="faces"):
         cot_laplacian(verts[0], faces[0].to("meta"))
+
+
+# ---------------------------------------------------------------------------------------------- cached topology
+from diffras.losses import topology  # noqa: E402
+from diffras.ops import ico_sphere  # noqa: E402
+
+_LOSSES = (lambda m: mesh_edge_loss(m, 0.3), mesh_normal_consistency, mesh_laplacian_smoothing)
+
+
+def _fresh(m):
+    """The same meshes with a new faces tensor: nothing cached for it (cache cleared too)."""
+    topology.clear_topology_cache()
+    return Meshes(m.verts_list(), [f.clone() for f in m.faces_list()])
+
+
+def test_cached_topology_follows_moving_vertices():
+    # A fitting loop: the faces tensor is shared by every step's mesh, the vertices change.
+    topology.clear_topology_cache()
+    verts, faces = _batch()
+    src = Meshes(verts, faces)
+    gen = torch.Generator().manual_seed(0)
+    for step in range(3):
+        off = (0.3 * torch.randn(src.verts_packed().shape, generator=gen, dtype=torch.float64)).requires_grad_(True)
+        moved = src.offset_verts(off)
+        assert moved.faces_packed() is src.faces_packed()
+        parts = _parts(moved.verts_list(), faces)
+        refs = (_np_edge_loss(parts, 0.3), _np_normal_consistency(parts), _np_smoothing(parts, "uniform"))
+        for fn, ref in zip(_LOSSES, refs):
+            got = fn(moved)
+            np.testing.assert_allclose(got.item(), ref, rtol=1e-12)
+            (g,) = torch.autograd.grad(got, off)
+            # Uncached: a new faces tensor and an empty cache give the same value and gradient.
+            off2 = off.detach().clone().requires_grad_(True)
+            again = _fresh(src.offset_verts(off2))
+            want = fn(again)
+            (g2,) = torch.autograd.grad(want, off2)
+            assert got.item() == pytest.approx(want.item(), rel=1e-14)
+            torch.testing.assert_close(g, g2, rtol=1e-12, atol=1e-14)
+        assert len(topology._CACHE) >= 1
+
+
+def test_cached_topology_built_once_per_faces_tensor(monkeypatch):
+    topology.clear_topology_cache()
+    calls = []
+    build = topology._build
+    monkeypatch.setattr(topology, "_build", lambda m, item, dtype: calls.append(item) or build(m, item, dtype))
+    src = ico_sphere(2)
+    for step in range(4):
+        m = src.offset_verts(torch.full((3,), 0.1 * step))
+        for fn in _LOSSES:
+            fn(m)
+    assert sorted(calls) == ["edge", "pairs", "uniform", "vert"]  # each item once, not once per step
+    # A new Meshes built from the lists packs a new faces tensor: its own entry, built again.
+    calls.clear()
+    rebuilt = Meshes(src.verts_list(), src.faces_list())
+    assert rebuilt.faces_packed() is not src.faces_packed()
+    for fn in _LOSSES:
+        fn(rebuilt)
+    assert sorted(calls) == ["edge", "pairs", "uniform", "vert"]
+    # The same faces in another vertex dtype: the weights are stored per dtype.
+    calls.clear()
+    m64 = Meshes._from_packed(src.verts_packed().double(), src.faces_packed(), src.num_verts_per_mesh(),
+                              src.num_faces_per_mesh())
+    for fn in _LOSSES:
+        assert fn(m64).dtype == torch.float64
+    assert sorted(calls) == ["edge", "pairs", "uniform", "vert"]
+
+
+def test_different_meshes_do_not_share_an_entry():
+    topology.clear_topology_cache()
+    verts, faces = _batch()
+    a = Meshes(verts[:2], faces[:2])
+    b = Meshes(verts[2:], faces[2:])
+    single = Meshes(verts[:1], faces[:1])
+    # Interleaved calls: each batch keeps its own lists and weights.
+    for m, vs, fs in [(a, verts[:2], faces[:2]), (b, verts[2:], faces[2:]), (single, verts[:1], faces[:1]),
+                      (a, verts[:2], faces[:2]), (b, verts[2:], faces[2:])]:
+        parts = _parts(vs, fs)
+        np.testing.assert_allclose(mesh_edge_loss(m).item(), _np_edge_loss(parts, 0.0), rtol=1e-12)
+        np.testing.assert_allclose(mesh_normal_consistency(m).item(), _np_normal_consistency(parts), rtol=1e-12)
+        np.testing.assert_allclose(mesh_laplacian_smoothing(m).item(), _np_smoothing(parts, "uniform"), rtol=1e-9)
+    assert len({id(m.faces_packed()) for m in (a, b, single)}) == 3
+
+
+def test_faces_changed_in_place_rebuild():
+    topology.clear_topology_cache()
+    v, f = _grid(4, 7)
+    verts, faces = torch.tensor(v), torch.tensor(f)
+    before = [fn(Meshes([verts], [faces])).item() for fn in _LOSSES]
+    faces[3, 2] = 0  # the same tensor object, edited: other edges, other face pairs
+    m = Meshes([verts], [faces])
+    assert m.faces_packed() is faces  # what the cache is keyed by
+    parts = _parts([verts], [faces])
+    refs = (_np_edge_loss(parts, 0.3), _np_normal_consistency(parts), _np_smoothing(parts, "uniform"))
+    for fn, ref, old in zip(_LOSSES, refs, before):
+        got = fn(m).item()
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+        assert got != pytest.approx(old, rel=1e-6)
+
+
+def test_inference_mode_stores_nothing_and_training_still_works():
+    topology.clear_topology_cache()
+    src = ico_sphere(1)
+    with torch.inference_mode():
+        # On a copy: Meshes's own index caches made here would be inference tensors (not this test's topic).
+        for fn in _LOSSES:
+            fn(src.offset_verts(torch.zeros(3)))
+    assert len(topology._CACHE) == 0
+    off = torch.zeros_like(src.verts_packed(), requires_grad=True)
+    loss = sum(fn(src.offset_verts(off)) for fn in _LOSSES)
+    loss.backward()
+    assert off.grad is not None and torch.isfinite(off.grad).all()
+
+
+def test_dead_faces_entry_is_dropped():
+    topology.clear_topology_cache()
+    m = ico_sphere(1)
+    mesh_edge_loss(m)
+    assert len(topology._CACHE) == 1
+    del m
+    import gc
+
+    gc.collect()
+    assert len(topology._CACHE) == 0

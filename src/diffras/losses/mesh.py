@@ -3,6 +3,10 @@
 Each loss is a mean over the N meshes of the batch in which every mesh counts equally: a term of mesh n is
 weighted by 1 / (number of such terms in mesh n), the weighted terms are summed and divided by N
 (empty meshes count in N and contribute 0). A batch with no vertices at all gives 0.
+
+The index lists and weights, which depend on the faces only, come from :mod:`diffras.losses.topology`:
+built once per faces tensor, so a fitting loop over ``src.offset_verts(offsets)`` does not rebuild them
+every step.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import torch
 
 from .._validation import check_choice, check_float
 from .laplacian import _cot_entries, _uniform_entries
+from .topology import mesh_topology
 
 __all__ = ["mesh_edge_loss", "mesh_laplacian_smoothing", "mesh_normal_consistency"]
 
@@ -23,13 +28,6 @@ def _check_meshes(meshes) -> None:
 def _zero(meshes) -> torch.Tensor:
     # A scalar 0 still attached to the vertices, so that loss.backward() works on an empty batch.
     return meshes.verts_packed().sum() * 0.0
-
-
-def _per_mesh_mean(terms: torch.Tensor, term_mesh: torch.Tensor, n: int) -> torch.Tensor:
-    """sum_n mean(terms of mesh n) / N: each term weighted by 1 / (terms in its mesh)."""
-    count = torch.bincount(term_mesh, minlength=n)
-    weights = 1.0 / count[term_mesh].to(terms.dtype)
-    return (terms * weights).sum() / n
 
 
 def mesh_edge_loss(meshes, target_length: float = 0.0) -> torch.Tensor:
@@ -48,9 +46,9 @@ def mesh_edge_loss(meshes, target_length: float = 0.0) -> torch.Tensor:
     if meshes.isempty() or meshes.edges_packed().shape[0] == 0:
         return _zero(meshes)
     verts = meshes.verts_packed()
-    edges = meshes.edges_packed()
+    edges, weight = mesh_topology(meshes, "edge")
     length = (verts[edges[:, 0]] - verts[edges[:, 1]]).norm(dim=1)
-    return _per_mesh_mean((length - target_length) ** 2, meshes.edges_packed_to_mesh_idx(), len(meshes))
+    return (((length - target_length) ** 2) * weight).sum()
 
 
 def mesh_laplacian_smoothing(meshes, method: str = "uniform") -> torch.Tensor:
@@ -83,9 +81,13 @@ def mesh_laplacian_smoothing(meshes, method: str = "uniform") -> torch.Tensor:
     if meshes.isempty() or meshes.verts_packed().shape[0] == 0:
         return _zero(meshes)
     verts = meshes.verts_packed()
-    consts = _laplacian_constants(verts.detach(), meshes.faces_packed(), meshes.edges_packed(), method)
+    if method == "uniform":
+        consts = mesh_topology(meshes, "uniform") + (None,)  # weights 1 / deg: topology only
+    else:
+        consts = _laplacian_constants(verts.detach(), meshes.faces_packed(), meshes.edges_packed(), method)
     d = _laplacian_vectors(verts, consts, method)
-    return _per_mesh_mean(d.norm(dim=1), meshes.verts_packed_to_mesh_idx(), len(meshes))
+    (weight,) = mesh_topology(meshes, "vert")
+    return (d.norm(dim=1) * weight).sum()
 
 
 @torch.no_grad()
@@ -135,28 +137,14 @@ def mesh_normal_consistency(meshes) -> torch.Tensor:
     _check_meshes(meshes)
     if meshes.isempty() or meshes.faces_packed().shape[0] == 0:
         return _zero(meshes)
+    idx, weight = mesh_topology(meshes, "pairs")
+    if weight.numel() == 0:
+        return _zero(meshes)
     verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    edges = meshes.edges_packed()
-    n_corners = faces.shape[0] * 3
-    # Corner c = 3 f + i of face f is opposite the edge face_to_edge[f, i]; its vertex is faces[f, i].
-    corner_edge = meshes.faces_packed_to_edges_packed().reshape(-1)
-    with torch.no_grad():
-        corner_edge, order = torch.sort(corner_edge, stable=True)
-        counts = torch.bincount(corner_edge, minlength=edges.shape[0])
-        group_start = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(n_corners, device=faces.device) - group_start[corner_edge]
-        later = counts[corner_edge] - 1 - rank  # partners after this corner in its edge group
-        first = torch.repeat_interleave(torch.arange(n_corners, device=faces.device), later)
-        if first.numel() == 0:
-            return _zero(meshes)
-        block_start = torch.cumsum(later, 0) - later
-        second = first + 1 + torch.arange(first.numel(), device=faces.device) - torch.repeat_interleave(block_start, later)
-    e = edges[corner_edge]  # (3F, 2), sorted corners
-    v0 = verts[e[:, 0]]
-    along = verts[e[:, 1]] - v0
-    opposite = verts[faces.reshape(-1)[order]]
-    n = torch.cross(along, opposite - v0, dim=1)  # (3F, 3), normal of each corner's face seen from its edge
-    loss = 1.0 - torch.cosine_similarity(n[first], -n[second], dim=1)
-    pair_mesh = meshes.faces_packed_to_mesh_idx()[order[first] // 3]
-    return _per_mesh_mean(loss, pair_mesh, len(meshes))
+    v0, v1, a, b = (verts[i] for i in idx)
+    along = v1 - v0
+    # n0 = (v1 - v0) x (a - v0) and n1 = (b - v0) x (v1 - v0) = -((v1 - v0) x (b - v0)).
+    n0 = torch.cross(along, a - v0, dim=1)
+    n1 = torch.cross(along, b - v0, dim=1)
+    loss = 1.0 - torch.cosine_similarity(n0, -n1, dim=1)
+    return (loss * weight).sum()
