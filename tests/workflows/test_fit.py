@@ -31,3 +31,33 @@ def test_short_fit_improves_silhouette_and_losses():
     assert result.metrics["chamfer_unit_diagonal"] < sphere_metrics["chamfer_unit_diagonal"]
     assert len(result.snapshots) == 3
     assert result.snapshots[0].shape == (48, 96, 3)
+
+
+def test_soft_phong_alpha_is_the_soft_silhouette():
+    # fit_mesh takes the silhouette loss from SoftPhongShader's alpha instead of a second shader pass:
+    # values and gradients must be those of SoftSilhouetteShader with the same sigma.
+    from diffras.cameras import sphere_cameras
+    from diffras.raster import MeshRasterizer, RasterSettings
+    from diffras.shading import BlendParams, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
+    from diffras.workflows.scene import headlight, soft_blur_radius
+
+    src = ico_sphere(2)
+    off = (0.05 * torch.randn(src.verts_packed().shape, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    cams = sphere_cameras(2, dist=2.7, fov=60.0)
+    for sigma, cull in [(1e-4, True), (1e-5, False)]:
+        mesh = src.offset_verts(off)
+        mesh.textures = TexturesVertex([torch.full_like(off, 0.5)])
+        batch = mesh.extend(2)
+        settings = RasterSettings(image_size=40, blur_radius=soft_blur_radius(sigma), faces_per_pixel=12,
+                                  cull_backfaces=cull)
+        frags = MeshRasterizer(cameras=cams, raster_settings=settings)(batch)
+        blend = BlendParams(sigma=sigma, gamma=1e-4)
+        a = SoftPhongShader(cameras=cams, lights=headlight(cams), blend_params=blend)(frags, batch)[..., 3]
+        b = SoftSilhouetteShader(blend_params=blend)(frags, batch)[..., 3]
+        assert 0.1 < b.mean().item() < 0.9  # a real silhouette, partly covered
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        w = torch.rand(a.shape, generator=torch.Generator().manual_seed(1))
+        (ga,) = torch.autograd.grad((a * w).sum(), off, retain_graph=True)
+        (gb,) = torch.autograd.grad((b * w).sum(), off)
+        assert ga.abs().max() > 0
+        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-6)

@@ -25,7 +25,7 @@ from ..losses import (
 )
 from ..ops import ico_sphere, sample_points_from_meshes
 from ..raster import MeshRasterizer, RasterSettings
-from ..shading import AntialiasedHardPhongShader, BlendParams, SoftPhongShader, SoftSilhouetteShader, TexturesVertex
+from ..shading import AntialiasedHardPhongShader, BlendParams, SoftPhongShader, TexturesVertex
 from ..structures import Meshes
 from .scene import (
     cosine_schedule,
@@ -55,7 +55,18 @@ class FitConfig:
     lr_final_fraction: float = 0.05
     sigma: float = 1e-4  # SoftRas blur at the start...
     sigma_end: float = 3e-6  # ...decayed geometrically to this: see fit_mesh for why
-    faces_per_pixel: int = 30
+    # K of the soft renders. The cost of every fragment kernel follows the filled slots, and on a closed
+    # mesh at this size a pixel near the start (large sigma) has ~22 faces within the blur radius, half of
+    # them back faces that the depth-weighted blend gives no colour weight and that cannot raise an alpha the
+    # front faces already saturate. K = 8 keeps the nearest (and the covering face, ``keep_covering``):
+    # measured on the cow (1 thread; seeds 0-2 at K = 8, 0-1 at K = 30), the same held-out IoU (0.967-0.970)
+    # and PSNR (26.1-26.3 dB against 26.0-26.2) as K = 30 at ~63% of the CPU time.
+    faces_per_pixel: int = 8
+    # Soft renders keep the faces turned away from the camera by default. Culling them halves the fragments
+    # (and ~25% of the fit's time) but cost ~0.6 dB of held-out PSNR on the cow (measured, 2 seeds), even
+    # when only the first half of the run culls: faces folded over during the fit get no colour or shape
+    # gradient while they face away, yet show in the held-out renders.
+    cull_backfaces: bool = False
     w_silhouette: float = 1.0
     w_rgb: float = 1.0
     w_edge: float = 1.0
@@ -150,7 +161,6 @@ def fit_mesh(
         image_size=cfg.image_size, blur_radius=soft_blur_radius(cfg.sigma), faces_per_pixel=cfg.faces_per_pixel
     )
     rasterizer = MeshRasterizer(cameras=cams, raster_settings=settings)
-    silhouette = SoftSilhouetteShader()
     phong = SoftPhongShader(cameras=cams, lights=headlight(cams))
     aa_phong = AntialiasedHardPhongShader(cameras=cams, lights=headlight(cams))
 
@@ -194,9 +204,12 @@ def fit_mesh(
             def view_loss(pred, tgt):
                 return _pyramid_mse(pred, tgt, cfg.pyramid_levels)
         else:
-            fragments = rasterizer(batch, cameras=view_cams, blur_radius=soft_blur_radius(sigma))
-            alpha = silhouette(fragments, batch, blend_params=blend)[..., 3:]
-            rgb = phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams), blend_params=blend)[..., :3]
+            fragments = rasterizer(batch, cameras=view_cams, blur_radius=soft_blur_radius(sigma),
+                                   cull_backfaces=cfg.cull_backfaces)
+            # One shader serves both losses: the softmax blend's alpha, 1 - prod_k (1 - sigmoid(-d_k / sigma)),
+            # is exactly the soft silhouette's (PyTorch3D's SoftSilhouetteShader) with the same sigma.
+            img = phong(fragments, batch, cameras=view_cams, lights=headlight(view_cams), blend_params=blend)
+            alpha, rgb = img[..., 3:], img[..., :3]
 
             def view_loss(pred, tgt):
                 return ((pred - tgt) ** 2).mean()
