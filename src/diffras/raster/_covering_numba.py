@@ -29,6 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._klist import INDEX_MASK
 from ._visibility_prep import (
     _HI0,
     _HI1,
@@ -58,10 +59,10 @@ NO_COVER, COVER_FULL_WITHOUT, COVER_FULL, COVER_ALL = 0, 1, 2, 3
 #: Coordinates below this magnitude keep every depth of the rule finite (products of three coordinate
 #: differences and a depth stay far below the largest double): mode 2 suffices, else mode 3.
 TAME = 1e100
-#: The mark of a K-list entry (a packed face index, far below 2**62) whose face is in I; ``FACE_MASK``
-#: recovers the face index.
+#: The mark of a K-list entry whose face is in I (``diffras.raster._klist``: indices stay below 2**62);
+#: ``FACE_MASK`` recovers the face index.
 IN_I = 1 << 62
-FACE_MASK = IN_I - 1
+FACE_MASK = INDEX_MASK
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 

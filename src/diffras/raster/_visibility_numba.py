@@ -30,6 +30,7 @@ from ._covering_numba import (
     TAME,
     _cover_tile,
 )
+from ._klist import insert_sorted
 from ._rule import CLIP_SUM_MIN, EPS, pixel_center
 from ._visibility_prep import (
     _HI0,
@@ -288,22 +289,10 @@ def _raster_tiles(
                     if inside and cover_mode and hi0 <= i and i <= hi1 and hj0 <= j and j <= hj1:
                         if cover_mode == COVER_FULL_WITHOUT or (h0 * z0 + h1 * z1 + h2 * z2) * invq >= 0.0:
                             fi = f | IN_I
-                    # Insert keeping (depth, face) sorted; the last entry falls off when full.
-                    k = c if c < K else K - 1
-                    while k > 0:
-                        zp = zb[base + k - 1]
-                        if zp > pz or (zp == pz and (fb[base + k - 1] & FACE_MASK) > f):
-                            zb[base + k] = zp
-                            fb[base + k] = fb[base + k - 1]
-                            k -= 1
-                        else:
-                            break
-                    zb[base + k] = pz
-                    fb[base + k] = fi
-                    if c < K:
-                        cnt[p] = c + 1
-                        if c + 1 == K:
-                            nfull += 1
+                    # Keep (depth, face) sorted; the last entry falls off when full.
+                    cnt[p] = insert_sorted(zb, fb, base, c, K, pz, f, fi)
+                    if c + 1 == K:
+                        nfull += 1
         for i in range(ti0, ti1 + 1):
             for j in range(tj0, tj1 + 1):
                 p = (i - ti0) * tw + (j - tj0)
