@@ -192,8 +192,9 @@ class _FusedSample(torch.autograd.Function):
         P = idx.shape[0]
         g = g_out.to(tx.dtype).contiguous()
         # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
-        # extra chunk only pays when the points are many compared with the texels.
-        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1)) if 4 * P > tx.shape[0] else 1
+        # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
+        # threads) number more than about an eighth of the texels.
+        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1)) if 8 * P > tx.shape[0] else 1
         g_tex = np.zeros((n_chunks,) + tuple(tx.shape) if need_tex else (n_chunks, 1, tx.shape[1]),
                          dtype=tx.numpy().dtype)
         g_uv = np.zeros((P, 2), dtype=u.numpy().dtype)
