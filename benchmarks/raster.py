@@ -6,7 +6,9 @@ Usage: ``python benchmarks/raster.py [--runs 5] [--sizes 256 512 1024] [--meshes
 Scene (issue 3): a unit ico-sphere (levels 3-6) or the Stanford dragon (100k faces, scaled into the
 unit ball) seen from distance 2.7 by a 60-degree ``FoVPerspectiveCameras``; ``rasterize_meshes`` with
 K=1 hard (blur 0) or K=8 soft (``sigma = 1e-4``, ``blur_radius = log(1 / sigma - 1) * sigma``; the default
-``keep_covering=True``; ``--modes soft-strict`` adds PyTorch3D's strict rule, ``keep_covering=False``).
+``keep_covering=True``) and, by default, K=8 soft with PyTorch3D's strict rule (``keep_covering=False``):
+the column "keep/strict" is the soft row's time over the strict row's, both timed in the same run (the
+covering faces come from the visibility pass itself, so the two should be within noise).
 The numba backend runs with the fused fragment kernel (``fragments="fused"``), the torch backend with plain
 torch fragments (``fragments="torch"``): the CPU path against the device-agnostic one.
 "fwd" is ``rasterize_meshes`` with vertices requiring grad; "fwd+bwd" adds the backward of
@@ -109,7 +111,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--meshes", nargs="+", default=["ico3", "ico4", "ico5", "ico6", "dragon"])
-    ap.add_argument("--modes", nargs="+", default=["hard", "soft"], choices=sorted(SETTING_NAMES))
+    ap.add_argument("--modes", nargs="+", default=["hard", "soft", "soft-strict"], choices=sorted(SETTING_NAMES))
     ap.add_argument("--backends", nargs="+", default=["numba", "torch"])
     ap.add_argument("--quick", action="store_true", help="ico4 and ico6 at 256 and 512, 3 runs")
     ap.add_argument("--slow-max-size", type=int, default=256,
@@ -138,6 +140,9 @@ def main() -> None:
         header += [f"{b} fwd ms", f"{b} fwd+bwd ms", f"{b} peak MiB"]
     if len(args.backends) > 1:
         header += [f"{args.backends[1]}/{args.backends[0]} fwd+bwd"]
+    keep_vs_strict = "soft" in args.modes and "soft-strict" in args.modes
+    if keep_vs_strict:
+        header += [f"keep/strict {args.backends[0]} fwd", f"keep/strict {args.backends[0]} fwd+bwd"]
     rows, results = [], {}
     for mesh in args.meshes:
         for size in args.sizes:
@@ -162,8 +167,18 @@ def main() -> None:
                 if len(args.backends) > 1:
                     a, b = res[args.backends[0]], res[args.backends[1]]
                     row += [f"{b['fwdbwd_ms'] / a['fwdbwd_ms']:.1f}" if "fwd_ms" in a and "fwd_ms" in b else "-"]
+                if keep_vs_strict:
+                    row += ["-", "-"]  # filled on the soft row once its strict row has run
                 rows.append(row)
                 print(" | ".join(str(c) for c in row), flush=True)
+            if keep_vs_strict:
+                keep = results[(mesh, size, "soft")][args.backends[0]]
+                strict = results[(mesh, size, "soft-strict")][args.backends[0]]
+                if "fwd_ms" in keep and "fwd_ms" in strict:
+                    soft_row = rows[-len(args.modes) + args.modes.index("soft")]
+                    soft_row[-2:] = [f"{keep['fwd_ms'] / strict['fwd_ms']:.2f}",
+                                     f"{keep['fwdbwd_ms'] / strict['fwdbwd_ms']:.2f}"]
+                    print(f"keep/strict ({mesh}, {size}^2): fwd {soft_row[-2]}, fwd+bwd {soft_row[-1]}", flush=True)
     errors = {f"{k} {b}": r["error"] for k, res in results.items() for b, r in res.items() if "error" in r}
 
     lines = [
@@ -181,7 +196,8 @@ def main() -> None:
         f"{', '.join(args.slow_meshes)} up to {args.slow_max_size}^2 ('-' elsewhere). The numba backend uses the "
         "fused numba fragment kernel (fragments='fused'); the torch backend uses torch visibility and plain torch "
         "autograd for the fragments (fragments='torch', the device-agnostic path). Soft rows keep each pixel's "
-        "covering face (keep_covering=True, the default) unless marked strict.",
+        "covering face (keep_covering=True, the default) unless marked strict; 'keep/strict' divides the soft "
+        "row's times by the strict row's (same run; 1.00 = no cost for keeping the covering faces).",
     ]
     main_b = args.backends[0]
     l4 = results.get(("ico4", 256, "soft"), {}).get(main_b, {})

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 import torch
 
+from ..raster._klist import insert_sorted
 from ..raster._visibility_numba import SERIAL_WORK
 
 # Depth buckets of the ordering sort: more buckets stop full tiles earlier, at O(buckets) cost.
@@ -220,22 +221,10 @@ def _raster_tiles(pts, rad, rng, zlo, zscale, bin_start, bin_pts, pxs, pys, T, n
                     base = t * K
                     if c == K and (z > zb[base + K - 1] or (z == zb[base + K - 1] and p > pb[base + K - 1])):
                         continue
-                    # Insert keeping (z, p) sorted; the last entry falls off when full.
-                    k = c if c < K else K - 1
-                    while k > 0:
-                        zp = zb[base + k - 1]
-                        if zp > z or (zp == z and pb[base + k - 1] > p):
-                            zb[base + k] = zp
-                            pb[base + k] = pb[base + k - 1]
-                            k -= 1
-                        else:
-                            break
-                    zb[base + k] = z
-                    pb[base + k] = p
-                    if c < K:
-                        cnt[t] = c + 1
-                        if c + 1 == K:
-                            nfull += 1
+                    # Keep (z, p) sorted; the last entry falls off when full.
+                    cnt[t] = insert_sorted(zb, pb, base, c, K, z, p, p)
+                    if c + 1 == K:
+                        nfull += 1
         for i in range(ti0, ti1 + 1):
             for j in range(tj0, tj1 + 1):
                 t = (i - ti0) * tw + (j - tj0)

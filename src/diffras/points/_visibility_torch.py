@@ -12,7 +12,7 @@ from typing import Tuple
 
 import torch
 
-from ..raster._visibility_torch import _keep_k_nearest
+from ..raster._visibility_torch import _reduce, candidate_chunks, scatter_k_nearest
 from ..raster.pixels import pixel_centers_ndc
 
 # Candidate (point, pixel) pairs evaluated at once; each holds ~10 temporaries of 8 bytes.
@@ -54,22 +54,12 @@ def visibility_torch(
     sel = ok.nonzero().squeeze(1)
     wcount = (j1 - j0 + 1)[sel]
     count = (i1 - i0 + 1)[sel] * wcount
-    ends = torch.cumsum(count, 0)
     r2 = r * r
 
     kept = []
     kept_size = 0
     budget = max(4 * N * H * W * K, CHUNK)
-    n_cand = int(ends[-1]) if ends.numel() else 0
-    for c_lo in range(0, n_cand, CHUNK):
-        # Candidates [c_lo, c_hi) in pair-major order; a pair may straddle chunks.
-        cand = torch.arange(c_lo, min(c_lo + CHUNK, n_cand), device=dev)
-        k = torch.searchsorted(ends, cand, right=True)
-        local = cand - (ends[k] - count[k])
-        g = sel[k]
-        wc = wcount[k]
-        i = i0[g] + local // wc
-        j = j0[g] + local % wc
+    for g, i, j in candidate_chunks(sel, i0, j0, count, wcount, CHUNK):
         dx = x[g] - pxs[j]
         dy = y[g] - pys[i]
         hit = dx * dx + dy * dy < r2[g]
@@ -78,11 +68,7 @@ def visibility_torch(
         kept.append(((img[g] * H + i) * W + j, z[g] + 0.0, pid[g]))
         kept_size += int(g.numel())
         if kept_size > budget:
-            kept = [_keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)]
+            kept = _reduce(kept, K)
             kept_size = kept[0][0].numel()
-    if kept:
-        pix, _, p = _keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)
-        start = torch.searchsorted(pix, pix, right=False)
-        rank = torch.arange(pix.numel(), device=dev) - start
-        out[pix, rank] = p
+    scatter_k_nearest(out, kept, K)
     return out.view(N, H, W, K)

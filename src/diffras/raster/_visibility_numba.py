@@ -14,19 +14,39 @@ fastmath, so that decisions match the reference bit for bit.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numba
 import numpy as np
 import torch
 
+from ._covering_numba import (
+    COVER_ALL,
+    COVER_FULL,
+    COVER_FULL_WITHOUT,
+    FACE_MASK,
+    IN_I,
+    NO_COVER,
+    TAME,
+    _cover_tile,
+)
+from ._klist import insert_sorted
 from ._rule import CLIP_SUM_MIN, EPS, pixel_center
 from ._visibility_prep import (
+    _HI0,
+    _HI1,
+    _HJ0,
+    _HJ1,
+    _I0,
+    _I1,
     _INVQ,
+    _J0,
+    _J1,
     _L0,
     _L1,
     _L2,
     _NCOL,
+    _NRANGE,
     _QN,
     _S0,
     _S1,
@@ -113,9 +133,11 @@ def _tile_order(table, bin_rows, lo, hi, cx, cy, perspective_correct, clip):
 @numba.njit(parallel=True, **_JIT)
 def _raster_tiles(
     table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius, perspective_correct,
-    clip, out,
+    clip, cover_mode, out, cover, lost,
 ):
-    """Fill ``out`` (N, H, W, K) with the K-nearest lists (steps 1-7 of the rule), tiles in parallel."""
+    """Fill ``out`` (N, H, W, K) with the K-nearest lists (steps 1-7 of the rule), tiles in parallel, and,
+    unless ``cover_mode`` is 0, ``cover`` (N, H, W) with the covering faces and ``lost`` (N, H, W) with the
+    pixels whose list lacks it (step 8, ``_covering_numba``)."""
     H = pys.shape[0]
     W = pxs.shape[0]
     nbins = bin_start.shape[0] - 1
@@ -171,10 +193,12 @@ def _raster_tiles(
                 if zlo > tmax:
                     continue
             f = perm[row]
-            i0 = max(rows_range[row, 0], ti0)
-            i1 = min(rows_range[row, 1], ti1)
-            j0 = max(rows_range[row, 2], tj0)
-            j1 = min(rows_range[row, 3], tj1)
+            i0 = max(rows_range[row, _I0], ti0)
+            i1 = min(rows_range[row, _I1], ti1)
+            j0 = max(rows_range[row, _J0], tj0)
+            j1 = min(rows_range[row, _J1], tj1)
+            hi0, hi1 = rows_range[row, _HI0], rows_range[row, _HI1]
+            hj0, hj1 = rows_range[row, _HJ0], rows_range[row, _HJ1]
             sg, qn, invq = table[row, _SG], table[row, _QN], table[row, _INVQ]
             s0, s1, s2 = table[row, _S0], table[row, _S1], table[row, _S2]
             bl0 = blur_radius * table[row, _L0]
@@ -246,9 +270,10 @@ def _raster_tiles(
                             pz = num * invq
                     if not pz >= 0.0:
                         continue
-                    if full and (pz > zl or (pz == zl and f > fb[base + K - 1])):
+                    if full and (pz > zl or (pz == zl and f > (fb[base + K - 1] & FACE_MASK))):
                         continue
-                    if not ((h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)):
+                    inside = (h0 > 0.0 and h1 > 0.0 and h2 > 0.0) or (q < 0.0 and h0 < 0.0 and h1 < 0.0 and h2 < 0.0)
+                    if not inside:
                         # Beyond an edge's line by sqrt(blur_radius) or more: no segment is near.
                         if (h0 < 0.0 and e0 * e0 >= bl0) or (h1 < 0.0 and e1 * e1 >= bl1) or (h2 < 0.0 and e2 * e2 >= bl2):
                             continue
@@ -258,27 +283,26 @@ def _raster_tiles(
                             or _seg_dist2(px, py, x1, y1, x2, y2, e0) < blur_radius
                         ):
                             continue
-                    # Insert keeping (depth, face) sorted; the last entry falls off when full.
-                    k = c if c < K else K - 1
-                    while k > 0:
-                        zp = zb[base + k - 1]
-                        if zp > pz or (zp == pz and fb[base + k - 1] > f):
-                            zb[base + k] = zp
-                            fb[base + k] = fb[base + k - 1]
-                            k -= 1
-                        else:
-                            break
-                    zb[base + k] = pz
-                    fb[base + k] = f
-                    if c < K:
-                        cnt[p] = c + 1
-                        if c + 1 == K:
-                            nfull += 1
+                    # The entry, marked when the face is in I (inside, within the plain box, unclipped
+                    # depth >= 0: in mode 1 that depth is pz itself; see _covering_numba).
+                    fi = f
+                    if inside and cover_mode and hi0 <= i and i <= hi1 and hj0 <= j and j <= hj1:
+                        if cover_mode == COVER_FULL_WITHOUT or (h0 * z0 + h1 * z1 + h2 * z2) * invq >= 0.0:
+                            fi = f | IN_I
+                    # Keep (depth, face) sorted; the last entry falls off when full.
+                    cnt[p] = insert_sorted(zb, fb, base, c, K, pz, f, fi)
+                    if c + 1 == K:
+                        nfull += 1
         for i in range(ti0, ti1 + 1):
             for j in range(tj0, tj1 + 1):
                 p = (i - ti0) * tw + (j - tj0)
                 for k in range(cnt[p]):
-                    out[n, i, j, k] = fb[p * K + k]
+                    out[n, i, j, k] = fb[p * K + k] & FACE_MASK
+        if cover_mode:
+            _cover_tile(
+                table, rows_range, perm, bin_rows, lo, hi, pxs, pys, ti0, ti1, tj0, tj1, K, perspective_correct,
+                cover_mode, fb, cnt, n, cover, lost,
+            )
 
 
 def auto_bin_size(H: int, W: int) -> int:
@@ -287,20 +311,50 @@ def auto_bin_size(H: int, W: int) -> int:
     return int(min(max(side // 16, 8), 64))
 
 
+def cover_mode(settings: "RasterSettings", fv: np.ndarray) -> int:
+    """Which pixels ``_raster_tiles`` searches for their covering face (``_covering_numba``)."""
+    if settings.blur_radius == 0.0:
+        return NO_COVER
+    if not settings.clip_barycentric_coords or settings.perspective_correct:
+        return COVER_FULL_WITHOUT
+    return COVER_FULL if fv.size == 0 or float(np.abs(fv).max()) < TAME else COVER_ALL
+
+
 def rasterize_numba(
-    face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
-) -> torch.Tensor:
-    """The (N, H, W, K) int64 K-nearest lists of ``diffras.raster.visibility.visible_faces``'s arguments:
-    ``face_verts`` (F, 3, 3) float64 on the CPU, ``first``/``num`` (N,) int64."""
+    face_verts: torch.Tensor,
+    first: torch.Tensor,
+    num: torch.Tensor,
+    settings: "RasterSettings",
+    K: int,
+    covering: bool = False,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """Steps 1-7 and, with ``covering``, step 8's covering faces, in one pass over the tiles.
+
+    Args: those of ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3) float64 on the
+    CPU, ``first``/``num`` (N,) int64, K the list length; ``covering`` asks for the covering faces.
+
+    Returns:
+        ``(pix_to_face, cover, lost)``: (N, H, W, K) int64 strict K-nearest lists; (N, H, W) int64 covering
+        faces (-1 where none) and (N, H, W) bool pixels whose list lacks its covering face, both None
+        unless ``covering`` and ``blur_radius > 0``.
+    """
     H, W = settings.image_size
     N = first.shape[0]
     blur_radius = float(settings.blur_radius)
     fv = np.ascontiguousarray(face_verts.detach().cpu().numpy().reshape(-1, 9), dtype=np.float64)
     first_np = np.ascontiguousarray(first.cpu().numpy(), dtype=np.int64)
     num_np = np.ascontiguousarray(num.cpu().numpy(), dtype=np.int64)
+    mode = cover_mode(settings, fv) if covering else NO_COVER
     out = np.full((N, H, W, K), -1, dtype=np.int64)
+    cover = np.full((N, H, W) if mode else (0, 0, 0), -1, dtype=np.int64)
+    lost = np.zeros((N, H, W) if mode else (0, 0, 0), dtype=np.bool_)
+    result = (
+        torch.from_numpy(out),
+        torch.from_numpy(cover) if mode else None,
+        torch.from_numpy(lost) if mode else None,
+    )
     if N == 0 or fv.shape[0] == 0:
-        return torch.from_numpy(out)
+        return result
     bin_size = settings.bin_size
     T = auto_bin_size(H, W) if bin_size is None else (max(H, W) if bin_size == 0 else int(bin_size))
     # At most 512 x 512 tiles per image: a tiny bin_size on a huge image changes speed, not memory.
@@ -311,23 +365,23 @@ def rasterize_numba(
     pxs = pixel_center(np.arange(W, dtype=np.float64), W, S)
     pys = pixel_center(np.arange(H, dtype=np.float64), H, S)
     F = fv.shape[0]
-    pix_range = np.empty((F, 4), dtype=np.int64)
+    pix_range = np.empty((F, _NRANGE), dtype=np.int32)
     zmin = np.empty(F, dtype=np.float64)
     _face_ranges(fv, pxs, pys, blur_radius, bool(settings.cull_backfaces), pix_range, zmin)
     # Ordering cells: tiles, or coarser so that the sort keys stay few (<= 64 x 64 cells).
     C = max(T, -(-max(H, W) // 64))
     perm = _order_faces(pix_range, zmin, C, (W + C - 1) // C, (H + C - 1) // C)
     table = np.empty((perm.shape[0], _NCOL), dtype=np.float64)
-    rows_range = np.empty((perm.shape[0], 4), dtype=np.int64)
+    rows_range = np.empty((perm.shape[0], _NRANGE), dtype=np.int32)
     _face_table(fv, perm, pix_range, table, rows_range)
     bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
     args = (
         table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
-        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), out,
+        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), mode, out, cover, lost,
     )
     # Waking the worker threads costs more than a small scene takes on one thread (and, on a busy
     # machine, up to a scheduler time slice): run small workloads on the calling thread only.
-    work = int(((rows_range[:, 1] - rows_range[:, 0] + 1) * (rows_range[:, 3] - rows_range[:, 2] + 1)).sum())
+    work = int(((rows_range[:, _I1] - rows_range[:, _I0] + 1) * (rows_range[:, _J1] - rows_range[:, _J0] + 1)).sum())
     if work < SERIAL_WORK and numba.get_num_threads() > 1:
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
@@ -337,4 +391,4 @@ def rasterize_numba(
             numba.set_num_threads(threads)
     else:
         _raster_tiles(*args)
-    return torch.from_numpy(out)
+    return result

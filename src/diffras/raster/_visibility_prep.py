@@ -1,8 +1,9 @@
 """Per-face preparation for the ``"numba"`` visibility backend (``_visibility_numba``).
 
 1. ``_face_ranges``: the per-face tests of the rule in ``diffras.raster.visibility`` that do not
-   depend on the pixel (depth validity, culling, zero area) and the exact range of pixels whose centre
-   passes the grown bounding-box test.
+   depend on the pixel (depth validity, culling, zero area) and the exact ranges of pixels whose centre
+   passes the bounding-box test grown by ``sqrt(blur_radius)`` and the one without growth (the covering
+   faces' search, step 8, needs only the latter).
 2. ``_order_faces``: a counting sort of the surviving faces by (coarse nearest depth, screen tile),
    so that a tile reads its faces' rows from a few contiguous runs of memory, near faces first.
 3. ``_face_table``: one row of per-face constants per surviving face, in that order.
@@ -30,6 +31,12 @@ from ._rule import EPS, edge
 _X0, _Y0, _Z0, _X1, _Y1, _Z1, _X2, _Y2, _Z2 = range(9)
 _DEN, _SG, _QN, _INVQ, _S0, _S1, _S2, _L0, _L1, _L2 = range(9, 19)
 _NCOL = 19
+# Columns of the pixel ranges (``pix_range`` (F, _NRANGE) and the per-row ``rows_range``, int32: eight
+# columns in the bytes of four int64), inclusive, empty when the first index exceeds the second: rows
+# [i0, i1] and columns [j0, j1] whose centres pass the grown bounding-box test (step 3), then the same
+# without growth (``blur_radius = 0``, step 8's test).
+_I0, _I1, _J0, _J1, _HI0, _HI1, _HJ0, _HJ1 = range(8)
+_NRANGE = 8
 _ZBUCKETS = 32
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
@@ -60,8 +67,9 @@ def _centre_range(centres, S, lo, hi):
 
 @numba.njit(**_JIT)
 def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out):
-    """``pix_range`` (F, 4) = [i0, i1, j0, j1] (inclusive): exactly the pixels whose centre passes the
-    rule's bounding-box test, ``i0 > i1`` when the face is skipped; ``zmin_out`` (F,) nearest depth."""
+    """``pix_range`` (F, _NRANGE): exactly the pixels whose centre passes the rule's bounding-box test,
+    grown (columns _I0.._J1) and not (_HI0.._HJ1), empty when the face is skipped; ``zmin_out`` (F,)
+    nearest depth."""
     F = fv.shape[0]
     H = pys.shape[0]
     W = pxs.shape[0]
@@ -71,10 +79,9 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
         x0, y0, z0 = fv[f, _X0], fv[f, _Y0], fv[f, _Z0]
         x1, y1, z1 = fv[f, _X1], fv[f, _Y1], fv[f, _Z1]
         x2, y2, z2 = fv[f, _X2], fv[f, _Y2], fv[f, _Z2]
-        pix_range[f, 0] = 1
-        pix_range[f, 1] = 0
-        pix_range[f, 2] = 1
-        pix_range[f, 3] = 0
+        for c in range(0, _NRANGE, 2):
+            pix_range[f, c] = 1
+            pix_range[f, c + 1] = 0
         zmin = min(z0, min(z1, z2))
         zmin_out[f] = zmin
         if zmin < EPS:
@@ -84,18 +91,27 @@ def _face_ranges(fv, pxs, pys, blur_radius, cull_backfaces, pix_range, zmin_out)
             continue
         if face_area <= EPS and face_area >= -EPS:
             continue
-        xlo = min(x0, min(x1, x2)) - r
-        xhi = max(x0, max(x1, x2)) + r
-        ylo = min(y0, min(y1, y2)) - r
-        yhi = max(y0, max(y1, y2)) + r
-        j0, j1 = _centre_range(pxs, S, xlo, xhi)
-        i0, i1 = _centre_range(pys, S, ylo, yhi)
+        xmin = min(x0, min(x1, x2))
+        xmax = max(x0, max(x1, x2))
+        ymin = min(y0, min(y1, y2))
+        ymax = max(y0, max(y1, y2))
+        j0, j1 = _centre_range(pxs, S, xmin - r, xmax + r)
+        i0, i1 = _centre_range(pys, S, ymin - r, ymax + r)
         if j0 > j1 or i0 > i1:
             continue
-        pix_range[f, 0] = i0
-        pix_range[f, 1] = i1
-        pix_range[f, 2] = j0
-        pix_range[f, 3] = j1
+        pix_range[f, _I0] = i0
+        pix_range[f, _I1] = i1
+        pix_range[f, _J0] = j0
+        pix_range[f, _J1] = j1
+        # The reference adds r = 0.0 to the box too: xmax + 0.0 == xmax, so the plain box is the same test.
+        if r > 0.0:
+            j0, j1 = _centre_range(pxs, S, xmin, xmax)
+            i0, i1 = _centre_range(pys, S, ymin, ymax)
+        if j0 <= j1 and i0 <= i1:
+            pix_range[f, _HI0] = i0
+            pix_range[f, _HI1] = i1
+            pix_range[f, _HJ0] = j0
+            pix_range[f, _HJ1] = j1
 
 
 @numba.njit(**_JIT)
@@ -106,7 +122,7 @@ def _order_faces(pix_range, zmin, T, ntx, nty):
     hi = -np.inf
     nv = 0
     for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
+        if pix_range[f, _I0] <= pix_range[f, _I1]:
             nv += 1
             lo = min(lo, zmin[f])
             hi = max(hi, zmin[f])
@@ -116,16 +132,16 @@ def _order_faces(pix_range, zmin, T, ntx, nty):
     keys = np.empty(F, dtype=np.int64)
     counts = np.zeros(nkeys + 1, dtype=np.int64)
     for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
+        if pix_range[f, _I0] <= pix_range[f, _I1]:
             zb = min(int((zmin[f] - lo) * scale), _ZBUCKETS - 1)
-            key = zb * ntiles + (pix_range[f, 0] // T) * ntx + pix_range[f, 2] // T
+            key = zb * ntiles + (pix_range[f, _I0] // T) * ntx + pix_range[f, _J0] // T
             keys[f] = key
             counts[key + 1] += 1
     for k in range(nkeys):
         counts[k + 1] += counts[k]
     perm = np.empty(nv, dtype=np.int64)
     for f in range(F):
-        if pix_range[f, 0] <= pix_range[f, 1]:
+        if pix_range[f, _I0] <= pix_range[f, _I1]:
             perm[counts[keys[f]]] = f
             counts[keys[f]] += 1
     return perm
@@ -136,7 +152,7 @@ def _face_table(fv, perm, pix_range, table, rows_range):
     """Row k: the per-face constants of the rule for face ``perm[k]``."""
     for k in range(perm.shape[0]):
         f = perm[k]
-        for c in range(4):
+        for c in range(_NRANGE):
             rows_range[k, c] = pix_range[f, c]
         x0, y0, z0 = fv[f, _X0], fv[f, _Y0], fv[f, _Z0]
         x1, y1, z1 = fv[f, _X1], fv[f, _Y1], fv[f, _Z1]
@@ -172,9 +188,9 @@ def _bin_faces(first, num, perm, rows_range, T, nty, ntx):
         for k in range(R):
             if perm[k] < f_lo or perm[k] >= f_hi:
                 continue
-            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
+            for ty in range(rows_range[k, _I0] // T, rows_range[k, _I1] // T + 1):
                 base = (n * nty + ty) * ntx
-                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
+                for tx in range(rows_range[k, _J0] // T, rows_range[k, _J1] // T + 1):
                     counts[base + tx + 1] += 1
     for b in range(nbins):
         counts[b + 1] += counts[b]
@@ -186,9 +202,9 @@ def _bin_faces(first, num, perm, rows_range, T, nty, ntx):
         for k in range(R):
             if perm[k] < f_lo or perm[k] >= f_hi:
                 continue
-            for ty in range(rows_range[k, 0] // T, rows_range[k, 1] // T + 1):
+            for ty in range(rows_range[k, _I0] // T, rows_range[k, _I1] // T + 1):
                 base = (n * nty + ty) * ntx
-                for tx in range(rows_range[k, 2] // T, rows_range[k, 3] // T + 1):
+                for tx in range(rows_range[k, _J0] // T, rows_range[k, _J1] // T + 1):
                     bin_rows[fill[base + tx]] = k
                     fill[base + tx] += 1
     return counts, bin_rows

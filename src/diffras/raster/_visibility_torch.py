@@ -10,7 +10,7 @@ within each pixel, whenever they pile up and once at the end.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, List, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Tuple
 
 import torch
 
@@ -63,6 +63,33 @@ def _reduce(kept: List[Entries], K: int) -> List[Entries]:
     return [_keep_k_nearest(*(torch.cat(t) for t in zip(*kept)), K)] if kept else []
 
 
+def candidate_chunks(
+    sel: torch.Tensor, i0: torch.Tensor, j0: torch.Tensor, count: torch.Tensor, wcount: torch.Tensor, chunk: int
+) -> Iterator[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The candidate (item, pixel) pairs of the torch backends (faces here, points in ``diffras.points``),
+    ``chunk`` pairs at a time, item-major: item ``sel[k]`` contributes the ``count[k]`` pixels of its box,
+    rows from ``i0[sel[k]]`` and ``wcount[k]`` columns from ``j0[sel[k]]``, row by row (an item may straddle
+    chunks). Yields ``(g, i, j)``: item, pixel row and column of each pair, (C,) int64."""
+    ends = torch.cumsum(count, 0)
+    n_cand = int(ends[-1]) if ends.numel() else 0
+    for c_lo in range(0, n_cand, chunk):
+        cand = torch.arange(c_lo, min(c_lo + chunk, n_cand), device=sel.device)
+        k = torch.searchsorted(ends, cand, right=True)
+        local = cand - (ends[k] - count[k])
+        g = sel[k]
+        wc = wcount[k]
+        yield g, i0[g] + local // wc, j0[g] + local % wc
+
+
+def scatter_k_nearest(out: torch.Tensor, kept: List[Entries], K: int) -> None:
+    """Write the K nearest of the ``kept`` (pixel, depth, index) entries into ``out`` (pixels, K) int64,
+    nearest first, by (depth, index)."""
+    for pix, _, f in _reduce(kept, K):
+        start = torch.searchsorted(pix, pix, right=False)
+        rank = torch.arange(pix.numel(), device=pix.device) - start
+        out[pix, rank] = f
+
+
 def rasterize_torch(
     face_verts: torch.Tensor, first: torch.Tensor, num: torch.Tensor, settings: "RasterSettings", K: int
 ) -> torch.Tensor:
@@ -110,7 +137,6 @@ def rasterize_torch(
     sel = ok.nonzero().squeeze(1)
     wcount = (j1 - j0 + 1)[sel]
     count = (i1 - i0 + 1)[sel] * wcount
-    ends = torch.cumsum(count, 0)
 
     den = _edge(x2, y2, x0, y0, x1, y1) + EPS
     sg = torch.where(den > 0.0, 1.0, -1.0).to(den)
@@ -118,16 +144,7 @@ def rasterize_torch(
     kept: List[Entries] = []
     kept_size = 0
     budget = max(4 * N * H * W * K, CHUNK)
-    n_cand = int(ends[-1]) if ends.numel() else 0
-    for c_lo in range(0, n_cand, CHUNK):
-        # Candidates [c_lo, c_hi) in face-major order; a face may straddle chunks.
-        cand = torch.arange(c_lo, min(c_lo + CHUNK, n_cand), device=dev)
-        k = torch.searchsorted(ends, cand, right=True)
-        local = cand - (ends[k] - count[k])
-        g = sel[k]
-        wc = wcount[k]
-        i = i0[g] + local // wc
-        j = j0[g] + local % wc
+    for g, i, j in candidate_chunks(sel, i0, j0, count, wcount, CHUNK):
         px = pxs[j]
         py = pys[i]
         keep = ~((px > xhi[g]) | (px < xlo[g]) | (py > yhi[g]) | (py < ylo[g]))
@@ -177,8 +194,5 @@ def rasterize_torch(
         if kept_size > budget:
             kept = _reduce(kept, K)
             kept_size = kept[0][0].numel()
-    for pix, _, f in _reduce(kept, K):
-        start = torch.searchsorted(pix, pix, right=False)
-        rank = torch.arange(pix.numel(), device=dev) - start
-        out[pix, rank] = f
+    scatter_k_nearest(out, kept, K)
     return out.view(N, H, W, K)

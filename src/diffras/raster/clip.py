@@ -213,7 +213,7 @@ def rasterize_clipped(clipped: ClippedFaces, settings: "RasterSettings") -> Frag
     fvc = clipped.face_verts
     has_pairs = bool((clipped.neighbor >= 0).any())
     K2 = min(2 * K, 2048) if has_pairs else K
-    p2f, covering = visible_faces(
+    p2f, covering, _ = visible_faces(
         fvc.detach(), clipped.mesh_to_face_first_idx, clipped.num_faces_per_mesh, settings, faces_per_pixel=K2
     )
     N = p2f.shape[0]

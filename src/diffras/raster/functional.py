@@ -197,6 +197,6 @@ def rasterize_face_verts(
         # and z < 0, which every visibility backend drops.
         sentinel = vis.new_tensor([[0.0, 0.0, -1.0]] * 3)
         vis = torch.where(culled[:, None, None], sentinel, vis)
-    p2f, covering = visible_faces(vis, first, num, settings)
-    p2f = keep_covering_face(p2f, covering, settings.keep_covering)
+    p2f, covering, lost = visible_faces(vis, first, num, settings)
+    p2f = keep_covering_face(p2f, covering, lost, settings.keep_covering)
     return compute_fragments(face_verts, p2f, fused=fused, verts_faces=verts_faces if fused else None, **frag_kw)

@@ -61,7 +61,8 @@ class RasterSettings:
         keep_covering: which K faces a pixel keeps when more than K are within ``blur_radius``.
             ``True`` (diffras's default): the K nearest, except that the nearest face *covering* the pixel
             centre (the centre strictly inside its triangle; the face a hard render with ``blur_radius=0``
-            and K = 1 shows there, found by one such extra pass) is always kept: when it is not among the K
+            and K = 1 shows there; the numba backend finds it within its one pass, the others by a second
+            hard pass) is always kept: when it is not among the K
             nearest it takes the place of the K-th, so a covered pixel never loses its own face and the
             list stays sorted near to far. ``False``: PyTorch3D's strict rule, the K nearest only; when
             that drops covering faces a warning says on how many pixels. The two differ only on pixels

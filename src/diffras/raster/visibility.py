@@ -11,9 +11,10 @@ that return identical ``pix_to_face``:
   read, not to be fast; tests compare the other backends against it on small scenes
   (``diffras.raster._visibility_reference``).
 
-Each backend computes steps 1-7; step 8 is applied once, here, for all of them: the covering faces are a
-second K = 1 pass of the same backend without blur (:func:`visible_faces`), and
-:func:`keep_covering_face` puts them in the lists.
+Each backend computes steps 1-7 and the covering faces of step 8: the ``"numba"`` kernel in the same pass
+(``diffras.raster._covering_numba``: only pixels whose full list may lack it are searched), the others by a
+second K = 1 pass without blur (:func:`visible_faces`); :func:`keep_covering_face` applies step 8, once,
+here, for all of them.
 
 Semantics: PyTorch3D's ``rasterize_meshes`` (its CPU/CUDA kernels: same tests, same comparisons, same
 constants). PyTorch3D computes in float32, so bit-level agreement with it is impossible anyway; diffras
@@ -167,8 +168,8 @@ def rasterize_visibility(
         backend=backend,
         keep_covering=keep_covering,
     )
-    p2f, covering = visible_faces(face_verts, first, num, settings)
-    return keep_covering_face(p2f, covering, settings.keep_covering)
+    p2f, covering, lost = visible_faces(face_verts, first, num, settings)
+    return keep_covering_face(p2f, covering, lost, settings.keep_covering)
 
 
 def visible_faces(
@@ -177,7 +178,7 @@ def visible_faces(
     num: torch.Tensor,
     settings: RasterSettings,
     faces_per_pixel: Optional[int] = None,
-) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Steps 1-7 of the rule on already-validated input: the strict lists and the covering faces.
 
     Args:
@@ -190,11 +191,13 @@ def visible_faces(
             asks for more).
 
     Returns:
-        ``(pix_to_face, covering)``: (N, H, W, K) int64 strict K-nearest lists (step 7) and (N, H, W)
-        int64 the covering face of each pixel (step 8), -1 where none, or None when ``blur_radius == 0``
-        (then the covering face is ``pix_to_face[..., 0]``). On ``face_verts.device``.
-        The covering faces cost one hard (K = 1, no blur) pass: far less than tracking them inside the
-        blurred pass, where they would defeat its depth rejections.
+        ``(pix_to_face, covering, lost)``: (N, H, W, K) int64 strict K-nearest lists (step 7); (N, H, W)
+        int64 the covering face of each pixel (step 8), -1 where none; (N, H, W) bool the pixels whose
+        list lacks it (:func:`covering_lost`). Both None when ``blur_radius == 0`` (then the covering face
+        is ``pix_to_face[..., 0]``). On ``face_verts.device``.
+        The ``"numba"`` backend finds the covering faces inside its tile pass, searching only the pixels
+        whose full list may lack it (``diffras.raster._covering_numba``); the ``"torch"`` and
+        ``"reference"`` backends run a second, hard (K = 1, no blur) pass.
     """
     K = settings.faces_per_pixel if faces_per_pixel is None else faces_per_pixel
     backend = settings.backend
@@ -203,18 +206,20 @@ def visible_faces(
     if backend == "numba" and face_verts.device.type != "cpu":
         raise ValueError(f"backend: expected a CPU face_verts for 'numba', got device {face_verts.device}")
     fv64 = face_verts.detach().to(torch.float64)
+    if backend == "numba":
+        from ._visibility_numba import rasterize_numba
+
+        return rasterize_numba(fv64, first, num, settings, K, covering=True)
     if backend == "reference":
         from ._visibility_reference import rasterize_reference as run
-    elif backend == "numba":
-        from ._visibility_numba import rasterize_numba as run
     else:
         from ._visibility_torch import rasterize_torch as run
     p2f = run(fv64, first, num, settings, K).to(face_verts.device)
     if settings.blur_radius == 0.0:
-        return p2f, None
+        return p2f, None, None
     hard = replace(settings, blur_radius=0.0, clip_barycentric_coords=False)
     covering = run(fv64, first, num, hard, 1)[..., 0].to(face_verts.device)
-    return p2f, covering
+    return p2f, covering, covering_lost(p2f, covering)
 
 
 def covering_lost(pix_to_face: torch.Tensor, covering: torch.Tensor) -> torch.Tensor:
@@ -235,13 +240,16 @@ def warn_lost_covering(n_lost: int, K: int) -> None:
         )
 
 
-def keep_covering_face(pix_to_face: torch.Tensor, covering: Optional[torch.Tensor], keep: bool) -> torch.Tensor:
+def keep_covering_face(
+    pix_to_face: torch.Tensor, covering: Optional[torch.Tensor], lost: Optional[torch.Tensor], keep: bool
+) -> torch.Tensor:
     """Step 8 of the rule: each pixel's covering face replaces the K-th entry when the list lacks it.
 
     Args:
         pix_to_face: (N, H, W, K) int64 strict lists (step 7), as from :func:`visible_faces`; changed in
             place.
         covering: (N, H, W) int64 covering faces (-1 where none), or None (nothing to do).
+        lost: (N, H, W) bool, :func:`covering_lost` of the two (None with ``covering``).
         keep: True applies step 8; False leaves the lists as they are (PyTorch3D's strict rule) but warns,
             once for the call, when covering faces were dropped.
 
@@ -250,7 +258,6 @@ def keep_covering_face(pix_to_face: torch.Tensor, covering: Optional[torch.Tenso
     """
     if covering is None or pix_to_face.numel() == 0:
         return pix_to_face
-    lost = covering_lost(pix_to_face, covering)
     if keep:
         pix_to_face[..., -1] = torch.where(lost, covering, pix_to_face[..., -1])
     else:
