@@ -81,7 +81,14 @@ def fold_levels(g, B, hs, ws, offs):
 def _wrap_index(i, n, mode):
     """(index in range, valid) of integer texel index i on a side of n texels."""
     if mode == 0:
-        return i % n, True
+        # Taps of wrapped coordinates lie in [-1, n]: avoid the (slow) integer modulo for them.
+        if i < 0:
+            i += n
+        elif i >= n:
+            i -= n
+        if i < 0 or i >= n:
+            i = i % n
+        return i, True
     valid = True
     if mode == 2:
         valid = i >= 0 and i < n
@@ -104,7 +111,9 @@ def _level(da, bias, p, use_da, use_bias, w0, h0, lmax):
         l2b = 0.5 * (A + B)
         l2a = math.sqrt(0.25 * (A - B) * (A - B) + Cc * Cc + 1e-30)
         Q = l2b + l2a
-        fl = 0.5 * math.log2(max(Q, 1e-30))
+        # log2 is the costly part; a footprint under a texel without bias is level 0 with no gradient
+        # (any negative level says so: it is clamped to 0 with live = 0 below).
+        fl = 0.5 * math.log2(max(Q, 1e-30)) if (Q >= 1.0 or use_bias) else -1.0
     if use_bias:
         fl += bias[p]
     live = 1.0 if (fl >= 0.0 and fl <= lmax) else 0.0
@@ -130,7 +139,7 @@ def _coords(s, t, h, w, mode):
     return x, y, dx, dy
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _sample_px(table, p, b, s, t, lev, hs, ws, offs, mode, nearest, out, c_lo):
     """Write the lookup at level ``lev`` into out[c_lo:c_lo + C] (a scratch row)."""
     C = table.shape[1]
@@ -200,7 +209,7 @@ def texture_fwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, 
                     out[p, c] = row[c]
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex, row, c_lo):
     """Scatter wl * g into the taps' gradient, return (dL/ds, dL/dt) of this level's lookup, and leave
     the lookup value in row[c_lo:c_lo + C]."""
