@@ -109,33 +109,39 @@ def _backward(pos, tri, ids, vbase, H, W, grast, gdb, use_db, n_chunks, gpos):
                 gu = grast[p, 0]
                 gv = grast[p, 1]
                 gzw = grast[p, 2]
-                dwe = e[0] * w[0] + e[1] * w[1] + e[2] * w[2]
-                zw = (e[0] * z[0] + e[1] * z[1] + e[2] * z[2]) / dwe
+                # Reciprocals once: divisions dominate this loop otherwise.
+                idw = 1.0 / (e[0] * w[0] + e[1] * w[1] + e[2] * w[2])
+                iS = 1.0 / S
+                is2 = iS * iS
+                zw = (e[0] * z[0] + e[1] * z[1] + e[2] * z[2]) * idw
+                guv = (-gu * e[0] - gv * e[1]) * is2
                 for k in range(3):
-                    ge[k] = (-gu * e[0] - gv * e[1]) / (S * S) + gzw * (z[k] - zw * w[k]) / dwe
+                    ge[k] = guv + gzw * (z[k] - zw * w[k]) * idw
                     ga[k] = 0.0
                     gb[k] = 0.0
-                    gz[k] = gzw * e[k] / dwe
-                    gw[k] = -gzw * zw * e[k] / dwe
+                    gz[k] = gzw * e[k] * idw
+                    gw[k] = -gzw * zw * e[k] * idw
                     gx[k] = 0.0
                     gy[k] = 0.0
-                ge[0] += gu / S
-                ge[1] += gv / S
+                ge[0] += gu * iS
+                ge[1] += gv * iS
                 if use_db:
-                    s2 = S * S
-                    s3 = s2 * S
+                    is3 = is2 * iS
                     sx = 2.0 / W
                     sy = 2.0 / H
                     for k in range(2):
                         gX = gdb[p, 2 * k] * sx
                         gY = gdb[p, 2 * k + 1] * sy
+                        ca = gX * e[k] * is2
+                        cb = gY * e[k] * is2
+                        ce = gX * (2.0 * e[k] * A * is3 - a[k] * is2) + gY * (2.0 * e[k] * Bs * is3 - b[k] * is2)
                         for m in range(3):
-                            ga[m] -= gX * e[k] / s2
-                            gb[m] -= gY * e[k] / s2
-                            ge[m] += gX * (2.0 * e[k] * A / s3 - a[k] / s2) + gY * (2.0 * e[k] * Bs / s3 - b[k] / s2)
-                        ga[k] += gX / S
-                        gb[k] += gY / S
-                        ge[k] -= gX * A / s2 + gY * Bs / s2
+                            ga[m] -= ca
+                            gb[m] -= cb
+                            ge[m] += ce
+                        ga[k] += gX * iS
+                        gb[k] += gY * iS
+                        ge[k] -= (gX * A + gY * Bs) * is2
                 for k in range(3):
                     gak = ga[k] + ge[k] * xn
                     gbk = gb[k] + ge[k] * yn
