@@ -181,6 +181,18 @@ def _wrap_st(uv, p, mode):
     return s, t
 
 
+@numba.njit(inline="always", **_JIT)
+def _same(uv, da, bias, use_da, use_bias, p):
+    """Whether point p's lookup inputs equal point p - 1's."""
+    if uv[p, 0] != uv[p - 1, 0] or uv[p, 1] != uv[p - 1, 1]:
+        return False
+    if use_da:
+        for k in range(4):
+            if da[p, k] != da[p - 1, k]:
+                return False
+    return not use_bias or bias[p] == bias[p - 1]
+
+
 @numba.njit(parallel=True, **_JIT)
 def texture_fwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, mode, filt, n_chunks, out):
     """out (P, C): the lookup of every point p (map ``p // hw`` if ``bmaps`` > 1 else 0)."""
@@ -192,6 +204,11 @@ def texture_fwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, 
         row = np.empty(2 * C, table.dtype)
         for p in range(ch * per, min(P, (ch + 1) * per)):
             b = p // hw if bmaps > 1 else 0
+            if p > ch * per and (p % hw) and _same(uv, da, bias, use_da, use_bias, p):
+                # Same inputs as the previous pixel (e.g. the runs of empty pixels): same value.
+                for c in range(C):
+                    out[p, c] = out[p - 1, c]
+                continue
             s, t = _wrap_st(uv, p, mode)
             lev0 = 0
             frac = 0.0
