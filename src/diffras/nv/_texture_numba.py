@@ -227,9 +227,9 @@ def texture_fwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, 
 
 
 @numba.njit(inline="always", **_JIT)
-def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex, row, c_lo):
-    """Scatter wl * g into the taps' gradient, return (dL/ds, dL/dt) of this level's lookup, and leave
-    the lookup value in row[c_lo:c_lo + C]."""
+def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex, row, c_lo, cs, ct):
+    """Scatter wl * g into the taps' gradient, add this level's d out_c / ds and d out_c / dt (times wl)
+    to cs[c] and ct[c], and leave the lookup value in row[c_lo:c_lo + C]."""
     C = table.shape[1]
     h = hs[lev]
     w = ws[lev]
@@ -247,8 +247,6 @@ def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex
     a01 = base + i0 * w + j1
     a10 = base + i1 * w + j0
     a11 = base + i1 * w + j1
-    gs = 0.0
-    gt = 0.0
     for c in range(C):
         t00 = table[a00, c] if (v0 and u0) else 0.0
         t01 = table[a01, c] if (v0 and u1) else 0.0
@@ -257,10 +255,10 @@ def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex
         top = t00 * (1.0 - fx) + t01 * fx
         bot = t10 * (1.0 - fx) + t11 * fx
         row[c_lo + c] = top * (1.0 - fy) + bot * fy
-        gc = g[c] * wl
-        gs += gc * ((t01 - t00) * (1.0 - fy) + (t11 - t10) * fy)
-        gt += gc * (bot - top)
+        cs[c] += wl * ((t01 - t00) * (1.0 - fy) + (t11 - t10) * fy) * dxds
+        ct[c] += wl * (bot - top) * dydt
         if need_tex:
+            gc = g[c] * wl
             if v0 and u0:
                 gtab[a00, c] += gc * (1.0 - fx) * (1.0 - fy)
             if v0 and u1:
@@ -269,7 +267,6 @@ def _bilinear_bwd(table, gtab, b, s, t, lev, hs, ws, offs, mode, g, wl, need_tex
                 gtab[a10, c] += gc * (1.0 - fx) * fy
             if v1 and u1:
                 gtab[a11, c] += gc * fx * fy
-    return gs * dxds, gt * dydt
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -284,46 +281,72 @@ def texture_bwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, 
     for ch in prange(n_chunks):
         gt_ch = gtab[ch]
         row = np.empty(2 * C, table.dtype)
-        for p in range(ch * per, min(P, (ch + 1) * per)):
-            b = p // hw if bmaps > 1 else 0
-            s, t = _wrap_st(uv, p, mode)
+        # Per-channel coefficients of the last fully computed pixel: every gradient of a point is linear in
+        # its upstream gradient g, so a pixel with the same inputs (runs of empty pixels) needs only dot
+        # products with them, and its texel gradient is scattered once per run with the run's summed g.
+        cs = np.zeros(C)
+        ct = np.zeros(C)
+        cl = np.zeros(C)
+        fda = np.zeros(4)
+        gsum = np.zeros(C)
+        junk = np.zeros(2 * C)
+        pend = False
+        kb = 0
+        ks = kt = kfrac = 0.0
+        klev = 0
+        kblend = False
+        lo = ch * per
+        hi = min(P, (ch + 1) * per)
+        for p in range(lo, hi + 1):
+            hit = p < hi and filt != 0 and p > lo and (p % hw) != 0 and _same(uv, da, bias, use_da, use_bias, p)
+            if pend and not hit:  # flush the run's texel gradient
+                _bilinear_bwd(table, gt_ch, kb, ks, kt, klev, hs, ws, offs, mode, gsum,
+                              (1.0 - kfrac) if kblend else 1.0, True, row, 0, junk, junk)
+                if kblend:
+                    _bilinear_bwd(table, gt_ch, kb, ks, kt, klev + 1, hs, ws, offs, mode, gsum, kfrac, True,
+                                  row, C, junk, junk)
+                pend = False
+            if p == hi:
+                break
             g = gout[p]
-            if filt == 0:
-                if need_tex:
-                    h, w = hs[0], ws[0]
-                    xi, xv = _wrap_index(int(math.floor(s * w)), w, mode)
-                    yi, yv = _wrap_index(int(math.floor(t * h)), h, mode)
-                    if xv and yv:
-                        for c in range(C):
-                            gt_ch[offs[0] + b * h * w + yi * w + xi, c] += g[c]
-                continue
-            lev0 = 0
-            frac = 0.0
-            live = 0.0
-            A = Bq = Cc = l2a = Q = 0.0
-            if filt >= 2:
-                fl, live, A, Bq, Cc, l2a, Q = _level(da, bias, p, use_da, use_bias, ws[0], hs[0], lmax)
-                lev0 = min(int(math.floor(fl)), lmax)
-                frac = fl - lev0
-            # The upper level is read wherever it has weight or the level has a gradient (torch's rule:
-            # at an exact integer level the weight is 0 but d out / d level is not).
-            blend = filt == 3 and lev0 < lmax and (frac > 0.0 or live > 0.0)
-            gs, gtt = _bilinear_bwd(table, gt_ch, b, s, t, lev0, hs, ws, offs, mode, g,
-                                    (1.0 - frac) if blend else 1.0, need_tex, row, 0)
-            if filt == 3:
-                gfl = 0.0
+            if not hit:
+                b = p // hw if bmaps > 1 else 0
+                s, t = _wrap_st(uv, p, mode)
+                if filt == 0:
+                    if need_tex:
+                        h, w = hs[0], ws[0]
+                        xi, xv = _wrap_index(int(math.floor(s * w)), w, mode)
+                        yi, yv = _wrap_index(int(math.floor(t * h)), h, mode)
+                        if xv and yv:
+                            for c in range(C):
+                                gt_ch[offs[0] + b * h * w + yi * w + xi, c] += g[c]
+                    continue
+                lev0 = 0
+                frac = 0.0
+                live = 0.0
+                A = Bq = Cc = l2a = Q = 0.0
+                if filt >= 2:
+                    fl, live, A, Bq, Cc, l2a, Q = _level(da, bias, p, use_da, use_bias, ws[0], hs[0], lmax)
+                    lev0 = min(int(math.floor(fl)), lmax)
+                    frac = fl - lev0
+                # The upper level is read wherever it has weight or the level has a gradient (torch's rule:
+                # at an exact integer level the weight is 0 but d out / d level is not).
+                blend = filt == 3 and lev0 < lmax and (frac > 0.0 or live > 0.0)
+                for c in range(C):
+                    cs[c] = 0.0
+                    ct[c] = 0.0
+                    cl[c] = 0.0
+                _bilinear_bwd(table, gt_ch, b, s, t, lev0, hs, ws, offs, mode, g,
+                              (1.0 - frac) if blend else 1.0, need_tex, row, 0, cs, ct)
                 if blend:
-                    gs1, gt1 = _bilinear_bwd(table, gt_ch, b, s, t, lev0 + 1, hs, ws, offs, mode, g,
-                                             frac, need_tex, row, C)
-                    gs += gs1
-                    gtt += gt1
+                    _bilinear_bwd(table, gt_ch, b, s, t, lev0 + 1, hs, ws, offs, mode, g, frac, need_tex,
+                                  row, C, cs, ct)
                     for c in range(C):
-                        gfl += g[c] * (row[C + c] - row[c])
-                gfl *= live
-                if use_bias:
-                    gbias[p] = gfl
-                if use_da:
-                    gq = 0.5 / (Q * _LN2) * gfl if Q >= 1e-30 else 0.0
+                        cl[c] = (row[C + c] - row[c]) * live
+                for k in range(4):
+                    fda[k] = 0.0
+                if filt == 3 and use_da and Q >= 1e-30:
+                    gq = 0.5 / (Q * _LN2)
                     gA = gq * (0.5 + 0.25 * (A - Bq) / l2a)
                     gB = gq * (0.5 - 0.25 * (A - Bq) / l2a)
                     gC = gq * Cc / l2a
@@ -333,12 +356,32 @@ def texture_bwd(table, uv, da, bias, use_da, use_bias, hw, bmaps, hs, ws, offs, 
                     dsdy = da[p, 1] * w0
                     dtdx = da[p, 2] * h0
                     dtdy = da[p, 3] * h0
-                    gda[p, 0] = (2.0 * gA * dsdx + gC * dsdy) * w0
-                    gda[p, 1] = (2.0 * gB * dsdy + gC * dsdx) * w0
-                    gda[p, 2] = (2.0 * gA * dtdx + gC * dtdy) * h0
-                    gda[p, 3] = (2.0 * gB * dtdy + gC * dtdx) * h0
+                    fda[0] = (2.0 * gA * dsdx + gC * dsdy) * w0
+                    fda[1] = (2.0 * gB * dsdy + gC * dsdx) * w0
+                    fda[2] = (2.0 * gA * dtdx + gC * dtdy) * h0
+                    fda[3] = (2.0 * gB * dtdy + gC * dtdx) * h0
+                kb, ks, kt, klev, kfrac, kblend = b, s, t, lev0, frac, blend
+                for c in range(C):
+                    gsum[c] = 0.0
+            elif need_tex:
+                for c in range(C):
+                    gsum[c] += g[c]
+                pend = True
+            gs = 0.0
+            gtt = 0.0
+            gfl = 0.0
+            for c in range(C):
+                gs += g[c] * cs[c]
+                gtt += g[c] * ct[c]
+                gfl += g[c] * cl[c]
             guv[p, 0] = gs
             guv[p, 1] = gtt
+            if filt == 3:
+                if use_bias:
+                    gbias[p] = gfl
+                if use_da:
+                    for k in range(4):
+                        gda[p, k] = gfl * fda[k]
 
 
 def _chunks(P: int, T: int) -> int:
