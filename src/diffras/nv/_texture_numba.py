@@ -1,4 +1,4 @@
-"""Fused CPU kernels of ``diffras.nv.texture`` for 2D maps: the mip pyramid (and its adjoint) and the
+"""Fused CPU kernels of ``diffras.nv.texture`` for 2D maps (the pyramid and its adjoint: ``_mip_numba``): the
 filtered lookup, forward and a hand-written backward to tex (all levels), uv, uv_da and mip_level_bias.
 
 Why here and not ``textures/_sample_numba``: nvdiffrast's lookup differs from TexturesUV's in ways that
@@ -24,57 +24,12 @@ import torch
 from numba import prange
 from torch.autograd.function import once_differentiable
 
+from ._mip_numba import build_levels, fold_levels
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 BOUNDARY = {"wrap": 0, "clamp": 1, "zero": 2}
 FILTER = {"nearest": 0, "linear": 1, "linear-mipmap-nearest": 2, "linear-mipmap-linear": 3}
 _LN2 = math.log(2.0)
-
-
-@numba.njit(parallel=True, **_JIT)
-def build_levels(table, B, hs, ws, offs):
-    """Fill levels 1.. of ``table`` from level 0: 2 x 2 box averages (1 x 2 or 2 x 1 where a side is 1),
-    ``diffras.textures.mipmap.build_pyramid``'s rule for the sizes nvdiffrast accepts."""
-    C = table.shape[1]
-    for lev in range(1, hs.shape[0]):
-        hp, wp, h, w = hs[lev - 1], ws[lev - 1], hs[lev], ws[lev]
-        fy = 2 if hp > 1 else 1
-        fx = 2 if wp > 1 else 1
-        scale = 1.0 / (fy * fx)
-        for r in prange(B * h):
-            b = r // h
-            i = r - b * h
-            src = offs[lev - 1] + b * hp * wp
-            dst = offs[lev] + b * h * w + i * w
-            for j in range(w):
-                for c in range(C):
-                    acc = 0.0
-                    for a in range(fy):
-                        for e in range(fx):
-                            acc += table[src + (fy * i + a) * wp + fx * j + e, c]
-                    table[dst + j, c] = acc * scale
-
-
-@numba.njit(parallel=True, **_JIT)
-def fold_levels(g, B, hs, ws, offs):
-    """Adjoint of :func:`build_levels`, in place: the gradient of every level l >= 1 is spread back onto
-    level l - 1 (coarsest first), so ``g``'s level-0 rows end with the full gradient of the base map."""
-    C = g.shape[1]
-    for lev in range(hs.shape[0] - 1, 0, -1):
-        hp, wp, h, w = hs[lev - 1], ws[lev - 1], hs[lev], ws[lev]
-        fy = 2 if hp > 1 else 1
-        fx = 2 if wp > 1 else 1
-        scale = 1.0 / (fy * fx)
-        for r in prange(B * h):
-            b = r // h
-            i = r - b * h
-            dst = offs[lev - 1] + b * hp * wp
-            src = offs[lev] + b * h * w + i * w
-            for j in range(w):
-                for c in range(C):
-                    v = g[src + j, c] * scale
-                    for a in range(fy):
-                        for e in range(fx):
-                            g[dst + (fy * i + a) * wp + fx * j + e, c] += v
 
 
 @numba.njit(inline="always", **_JIT)
