@@ -22,6 +22,7 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 # Per-triangle setup columns: 3 edge coefficient rows (a, b, c), det, sign, z0..z2, pixel box.
 _NCOL = 18
+_BOX_EPS = 1e-3
 
 
 def _setup_py(pos, tri, vbase, lo, hi, H, W, table):
@@ -81,11 +82,12 @@ def _setup_py(pos, tri, vbase, lo, hi, H, W, table):
                 py0 = (y0 / w0 + 1.0) * 0.5 * H
                 py1 = (y1 / w1 + 1.0) * 0.5 * H
                 py2 = (y2 / w2 + 1.0) * 0.5 * H
-                # One pixel of margin absorbs rounding; the exact test decides.
-                row[14] = max(0.0, np.floor(min(px0, px1, px2)) - 1.0)
-                row[15] = min(W - 1.0, np.ceil(max(px0, px1, px2)) + 1.0)
-                row[16] = max(0.0, np.floor(min(py0, py1, py2)) - 1.0)
-                row[17] = min(H - 1.0, np.ceil(max(py0, py1, py2)) + 1.0)
+                # Pixels whose centres lie in the box, with 1/1000 pixel of margin for the rounding of
+                # x / w (far below it); the exact test decides. Clamped so the int casts stay in range.
+                row[14] = min(max(0.0, np.ceil(min(px0, px1, px2) - 0.5 - _BOX_EPS)), float(W))
+                row[15] = max(min(W - 1.0, np.floor(max(px0, px1, px2) - 0.5 + _BOX_EPS)), -1.0)
+                row[16] = min(max(0.0, np.ceil(min(py0, py1, py2) - 0.5 - _BOX_EPS)), float(H))
+                row[17] = max(min(H - 1.0, np.floor(max(py0, py1, py2) - 0.5 + _BOX_EPS)), -1.0)
             else:
                 # A corner at or behind the eye: the projected box is unbounded; test every pixel.
                 row[14] = 0.0
@@ -106,14 +108,45 @@ def _inside(e, a, b, s):
     return sa > 0.0 or (sa == 0.0 and s * b > 0.0)
 
 
-def _raster_bands_py(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out):
+@numba.njit(**_JIT)
+def _bin_bands(table, lo, hi, band, nb):
+    """Triangles of each (image, band of rows), in index order (the depth tie rule needs that order):
+    ``items[start[job]:start[job + 1]]`` for job = n * nb + band index. Serial; a pass over the boxes."""
+    N = lo.shape[0]
+    start = np.zeros(N * nb + 1, np.int64)
+    for n in range(N):
+        for t in range(hi[n] - lo[n]):
+            ymin = table[n, t, 16]
+            ymax = table[n, t, 17]
+            if ymin > ymax:
+                continue
+            for b in range(int(ymin) // band, int(ymax) // band + 1):
+                start[n * nb + b + 1] += 1
+    for k in range(N * nb):
+        start[k + 1] += start[k]
+    items = np.empty(start[N * nb], np.int64)
+    fill = start[:-1].copy()
+    for n in range(N):
+        for t in range(hi[n] - lo[n]):
+            ymin = table[n, t, 16]
+            ymax = table[n, t, 17]
+            if ymin > ymax:
+                continue
+            for b in range(int(ymin) // band, int(ymax) // band + 1):
+                items[fill[n * nb + b]] = t
+                fill[n * nb + b] += 1
+    return start, items
+
+
+def _raster_bands_py(table, lo, hi, H, W, band, start, items, prev, use_prev, tri_out, z_out):
     N = lo.shape[0]
     nb = (H + band - 1) // band
     for job in numba.prange(N * nb):
         n = job // nb
         r0 = (job % nb) * band
         r1 = min(H, r0 + band)
-        for t in range(hi[n] - lo[n]):
+        for k in range(start[job], start[job + 1]):
+            t = items[k]
             row = table[n, t]
             ymin = row[16]
             ymax = row[17]
@@ -179,6 +212,9 @@ def rasterize_ids(pos, tri, vbase, lo, hi, H, W, prev=None):
     if prev is None:
         prev = np.zeros((1, 1, 1))
     band = 8 if H >= 64 else max(1, H // 4)
-    work = N * (H * W + tmax * max(1, H // band))
-    (_bands_par if work >= PARALLEL_WORK else _bands_ser)(table, lo, hi, H, W, band, prev, use_prev, tri_out, z_out)
+    nb = (H + band - 1) // band
+    start, items = _bin_bands(table, lo, hi, band, nb)
+    work = N * H * W + items.shape[0]
+    (_bands_par if work >= PARALLEL_WORK else _bands_ser)(table, lo, hi, H, W, band, start, items, prev, use_prev,
+                                                          tri_out, z_out)
     return tri_out, z_out

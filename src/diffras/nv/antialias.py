@@ -17,7 +17,9 @@ crossing w.r.t. the edge's two endpoints (with nvdiffrast's 1e-3 pixel guard on 
 zero when ``|alpha| >= 0.5`` (saturated), scaled by ``pos_gradient_boost``. Forward values are the
 exact blend; the pos gradient enters through a straight-through term that adds nothing to the value.
 
-Plain torch, vectorised over the (sparse) discontinuity pairs: runs on any device.
+Plain torch, vectorised over the (sparse) discontinuity pairs: runs on any device. CPU color, rast and
+pos of one float dtype run the fused kernel of ``diffras.nv._antialias_numba`` (same rule, hand-written
+backward).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from typing import Optional
 import torch
 
 from .._validation import check_float, check_index_range, check_tensor
+from ..raster.fragments import use_fused
 
 __all__ = ["antialias", "antialias_construct_topology_hash"]
 
@@ -108,6 +111,10 @@ def antialias(
     ids = rast[..., 3].detach().round().to(torch.int64) - 1  # (N, H, W), -1 empty
     if ids.numel() and int(ids.max()) >= tri.shape[0]:
         raise ValueError(f"rast: expected triangle ids <= {tri.shape[0]} in channel 3, got {int(ids.max()) + 1}")
+    if use_fused(color, rast, pos):
+        from ._antialias_numba import fused_antialias
+
+        return fused_antialias(color, rast, pos, tri, topology_hash, boost)
     zw = rast[..., 2].detach()
     flat_ids, flat_z = ids.reshape(-1), zw.reshape(-1)
     base = torch.arange(N * H * W, device=color.device).reshape(N, H, W)

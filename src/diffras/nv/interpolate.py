@@ -3,7 +3,9 @@
 ``out[n, y, x] = u * a[t0] + v * a[t1] + (1 - u - v) * a[t2]`` for the triangle (t0, t1, t2) recorded in
 ``rast[n, y, x, 3]`` (zero where ``rast[..., 3] == 0``), and with ``rast_db`` the chain rule gives
 ``dA/dX = (a[t0] - a[t2]) du/dX + (a[t1] - a[t2]) dv/dX`` (likewise for Y). Plain torch on the covered
-pixels only: runs on any device, autograd gives gradients to ``attr``, ``rast`` and ``rast_db``.
+pixels only: runs on any device, autograd gives gradients to ``attr``, ``rast`` and ``rast_db``. CPU
+float32/float64 tensors of one dtype run the fused kernel of ``diffras.nv._interpolate_numba`` instead
+(same semantics, hand-written backward).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 
 from .._validation import check_index_range, check_tensor
+from ..raster.fragments import use_fused
 
 __all__ = ["interpolate"]
 
@@ -69,11 +72,18 @@ def interpolate(
     want_da = rast_db is not None and diff_attrs is not None
     sel = _diff_list(diff_attrs, C) if want_da else []
 
+    r3 = rast[..., 3].detach()
+    if r3.numel():
+        hi, lo = int(r3.max().round()), int(r3.min().round())
+        if hi > tri.shape[0] or lo < 0:
+            raise ValueError(f"rast: expected triangle ids in [0, {tri.shape[0]}] in channel 3 (as rasterize "
+                             f"writes for this tri), got ids in [{lo}, {hi}]")
+    if use_fused(attr, rast, *([rast_db] if want_da else [])):
+        from ._interpolate_numba import fused_interpolate
+
+        return fused_interpolate(attr, rast, tri, rast_db if want_da else None, sel)
     flat = rast.reshape(-1, 4)
     ids = flat[:, 3].detach().round().to(torch.int64)
-    if ids.numel() and (int(ids.max()) > tri.shape[0] or int(ids.min()) < 0):
-        raise ValueError(f"rast: expected triangle ids in [0, {tri.shape[0]}] in channel 3 (as rasterize "
-                         f"writes for this tri), got ids up to {int(ids.max())}")
     pix = torch.nonzero(ids, as_tuple=True)[0]
     corners = tri.to(torch.int64)[ids[pix] - 1]  # (P, 3)
     if attr.dim() == 3 and attr.shape[0] == N and N > 1:

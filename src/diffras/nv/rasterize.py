@@ -8,7 +8,8 @@ sees, clipping, ties) is the rule in ``diffras.nv._raster_numba``.
 
 Two stages, as everywhere in diffras: an integer visibility pass (Numba, no gradients), then u, v, z/w
 and their screen derivatives recomputed in plain torch for the covered pixels only, so autograd gives
-exact gradients to ``pos`` on any device. Deliberate difference: nvdiffrast returns no gradient through
+exact gradients to ``pos`` on any device (CPU float32/float64 ``pos`` runs the same formulas fused, with a
+hand-written backward: ``diffras.nv._fill_numba``). Deliberate difference: nvdiffrast returns no gradient through
 z/w; here z/w is differentiable too (a superset: a loss that ignores z/w gets the same gradients).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from .._validation import check_image_size, check_index_range, check_tensor
+from ..raster.fragments import use_fused
 from .context import check_context
 
 __all__ = ["DepthPeeler", "rasterize"]
@@ -77,6 +79,10 @@ def _visibility(pos, tri, vbase, lo, hi, H, W, prev=None):
 def _fill(pos, tri, ids, vbase, H, W, grad_db):
     """Differentiable (u, v, z/w) and (du/dX, du/dY, dv/dX, dv/dY) at the covered pixels, scattered
     into (N, H, W, 4) tensors (zero where empty, as nvdiffrast)."""
+    if use_fused(pos):
+        from ._fill_numba import fused_fill
+
+        return fused_fill(pos, tri, ids, vbase, H, W, grad_db)
     N = ids.shape[0]
     dev, dt = pos.device, pos.dtype
     flat = ids.reshape(-1)

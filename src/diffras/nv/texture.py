@@ -13,8 +13,9 @@ blends floor and floor + 1. Mip levels halve each side (sides of 1 stay 1) by 2 
 the pyramid of ``diffras.textures.mipmap`` (one implementation); a side that is odd and > 1 stops the
 pyramid with an error unless ``max_mip_level`` stops it first, as nvdiffrast.
 
-Plain torch (gathers), so autograd gives gradients to tex (and user mip levels), uv, uv_da and
-mip_level_bias on any device.
+Gradients to tex (and user mip levels), uv, uv_da and mip_level_bias. CPU float32/float64 2D maps run
+the fused Numba kernels of ``diffras.nv._texture_numba`` (hand-written backward); cube maps, other
+devices and ``fused_kernels(False)`` run the plain-torch path below (gathers and autograd), the reference.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any, List, Optional, Sequence, Union
 import torch
 
 from .._validation import check_choice, check_int, check_tensor
+from ..raster.fragments import use_fused
 from ..textures.mipmap import build_pyramid
 from ._cube import cube_face_st, cube_st_derivatives, pad_cube
 
@@ -192,6 +194,19 @@ def texture(
     mipmapped = filter_mode.startswith("linear-mipmap")
     if mipmapped and uv_da is None and mip_level_bias is None:
         raise ValueError(f"filter_mode: {filter_mode!r} needs uv_da or mip_level_bias to choose the mip level")
+
+    if not cube:
+        user = None
+        if mipmapped and mip is not None:
+            user = list(mip.levels) if isinstance(mip, MipStack) else list(mip)
+            user = user[:max_mip_level] if max_mip_level is not None else user
+        extra = [x for x in (uv_da, mip_level_bias) if x is not None and mipmapped] + (user or [])
+        if use_fused(tex, uv, *extra):
+            from ._texture_numba import fused_texture
+
+            build = _max_levels(tex.shape[1], tex.shape[2], max_mip_level) if mipmapped and user is None else 0
+            return fused_texture(tex, uv, uv_da if mipmapped else None, mip_level_bias if mipmapped else None,
+                                 user or [], build, boundary_mode, filter_mode)
 
     C = tex.shape[-1]
     b = torch.arange(N, device=tex.device).repeat_interleave(H * W) if tex.shape[0] == N else \
