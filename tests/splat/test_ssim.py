@@ -37,6 +37,6 @@ def test_ssim_matches_per_window_reference():
 
 def test_ssim_gradient():
     g = torch.Generator().manual_seed(1)
-    a = torch.rand(1, 12, 12, 2, generator=g, dtype=torch.float64, requires_grad=True)
-    b = torch.rand(1, 12, 12, 2, generator=g, dtype=torch.float64)
+    a = torch.rand(1, 13, 12, 1, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(1, 13, 12, 1, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: ssim(t, b), (a,))
