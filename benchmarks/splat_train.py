@@ -43,7 +43,7 @@ def main() -> None:
     table = markdown_table(
         ["command", "held-out PSNR dB", "held-out SSIM", "wall s (all)", "CPU s (all)", "training s", "steps",
          "Gaussians", "load avg before / after"],
-        [["`diffras splat` " + " ".join(args.extra), m.get("test_psnr"), m.get("test_ssim"), f"{wall:.1f}",
+        [[("`diffras splat` " + " ".join(args.extra)).strip(), m.get("test_psnr"), m.get("test_ssim"), f"{wall:.1f}",
           f"{ru.ru_utime + ru.ru_stime:.1f}", m["train_time_s"], m["iters"], f"{m['n_gaussians']:,}",
           f"{load0[0]:.1f} / {load1[0]:.1f}"]])
     body = (f"`python benchmarks/splat_train.py` — the default `diffras splat` run on the bundled cow (50 training "
