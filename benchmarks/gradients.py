@@ -5,7 +5,7 @@ workflows, side by side in one run (issue 11):
   under 2 degrees (target for antialias: >= 18/20), median error and time per run;
 - fit: held-out silhouette IoU, chamfer and PSNR of ``diffras fit``'s default run, and its time.
 
-    nice .venv/bin/python benchmarks/gradients.py [--starts 20] [--only pose|fit] [--iters N] [--size S]
+    nice .venv/bin/python benchmarks/gradients.py [--starts 20] [--only pose|fit] [--modes soft antialias] [--iters N] [--size S]
 
 Prints a table and rewrites the "Gradients: soft vs antialias" section of benchmarks/RESULTS.md, with the
 load average (the numbers of a shared machine are noisy).
@@ -33,7 +33,7 @@ from diffras.workflows.scene import render_views  # noqa: E402
 MODES = ("soft", "antialias")
 
 
-def bench_pose(starts: int, overrides: dict):
+def bench_pose(starts: int, overrides: dict, modes=MODES):
     mesh = normalize_to_unit_sphere(load_cow())
     base = dataclasses.replace(PoseConfig(), **overrides)
     gen = torch.Generator().manual_seed(0)
@@ -42,7 +42,7 @@ def bench_pose(starts: int, overrides: dict):
         truth = random_eye(gen, base.dist)
         cases.append((truth, start_eye(truth, gen, base)))
     rows = []
-    for mode in MODES:
+    for mode in modes:
         cfg = dataclasses.replace(base, gradients=mode)
         errs, times = [], []
         for i, (truth, init) in enumerate(cases):
@@ -60,9 +60,9 @@ def bench_pose(starts: int, overrides: dict):
     return rows
 
 
-def bench_fit(overrides: dict):
+def bench_fit(overrides: dict, modes=MODES):
     rows = []
-    for mode in MODES:
+    for mode in modes:
         cfg = dataclasses.replace(FitConfig(), gradients=mode, **overrides)
         t = time.perf_counter()
         m = fit_mesh(load_cow(), cfg, seed=0).metrics
@@ -77,6 +77,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=["fit", "pose"], default=None)
     p.add_argument("--starts", type=int, default=20)
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="gradient modes to compare")
     p.add_argument("--iters", type=int, default=None, help="override the workflows' default steps")
     p.add_argument("--size", type=int, default=None, help="override the workflows' default image size")
     args = p.parse_args()
@@ -84,9 +85,9 @@ def main():
     load0 = os.getloadavg()
     rows = []
     if args.only in (None, "pose"):
-        rows += bench_pose(args.starts, overrides)
+        rows += bench_pose(args.starts, overrides, args.modes)
     if args.only in (None, "fit"):
-        rows += bench_fit(overrides)
+        rows += bench_fit(overrides, args.modes)
     load1 = os.getloadavg()
     table = markdown_table(("workflow, gradients", "quality", "time"), rows)
     print(table)

@@ -80,3 +80,34 @@ def test_default_render_is_solid_and_close_to_a_supersampled_reference(tmp_path,
         # Control: the old default through the same path fails the alpha criterion.
         old = _cli_render(tmp_path, path, "--shader", "soft-phong", "--supersample", "1")
         assert _check(old, silhouette, reference)[0] < 0.98
+
+
+def test_depth_render_is_a_readable_depth_map(tmp_path):
+    """``--shader depth`` once wrote an all-white PNG: the raw depth (~2-4) and the zfar background (100) both
+    clip to 1. Now covered pixels are grey by depth (nearer brighter), the background transparent."""
+    rgba = _cli_render(tmp_path, cow_path(), "--shader", "depth")[0]
+    assert rgba.shape[-1] == 4
+    silhouette, _ = _references(cow_path())
+    covered = rgba[..., 3] > 0.99
+    # Coverage is the hard silhouette's (up to edge pixels) and the background is transparent.
+    assert abs(covered.mean() - silhouette[0].mean()) < 0.01
+    assert rgba[..., 3][~silhouette[0]].mean() < 0.02
+    grey = rgba[..., 0][covered]
+    assert grey.max() - grey.min() > 0.2  # a range of depths, not one clipped value
+    # Nearer is brighter: the grey falls as the rasterized depth grows.
+    mesh = normalize_to_unit_sphere(load_mesh(cow_path(), dtype=torch.float64)).to(dtype=torch.float32)
+    frags = MeshRasterizer(orbit_cameras(VIEWS), RasterSettings(image_size=SIZE))(mesh)
+    z = frags.zbuf[0, ..., 0].numpy()
+    both = covered & silhouette[0]
+    assert np.corrcoef(z[both], rgba[..., 0][both])[0, 1] < -0.95
+
+
+def test_depth_image_maps_range_and_keeps_background_transparent():
+    from diffras.vis import depth_image
+
+    depth = torch.tensor([[1.7, 2.7, 3.7, 100.0]]).unsqueeze(-1)
+    out = depth_image(depth, 1.7, 3.7)
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([1.0, 0.6, 0.2, 0.0]))
+    torch.testing.assert_close(out[0, :, 3], torch.tensor([1.0, 1.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match="near, far"):
+        depth_image(depth, 3.0, 2.0)

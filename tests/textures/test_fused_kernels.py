@@ -118,7 +118,7 @@ def test_footprint_lod_fused_matches_torch():
 
 
 def test_footprint_neighbour_search_on_sparse_and_dense_slots():
-    # Every fragment's neighbours, found by the kernel's galloping search, against the torch binary search:
+    # Every fragment's neighbours, found by the kernel's per-pixel lookup, against the torch binary search:
     # dense rows (neighbours adjacent) and very sparse slots (neighbours far away or absent).
     from diffras.textures.mipmap import footprint_lod_packed
 

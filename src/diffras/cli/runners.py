@@ -156,8 +156,10 @@ def run_render(args: argparse.Namespace) -> None:
         from ..splat.command import render_splat_file
 
         return render_splat_file(args.mesh, args)
-    from ..vis import save_image, save_turntable
-    from ..workflows.scene import default_faces_per_pixel, headlight, make_renderer, orbit_cameras, render_antialiased
+    from ..vis import depth_image, save_image, save_turntable
+    from ..workflows.scene import (
+        box_downsample, default_faces_per_pixel, headlight, make_renderer, orbit_cameras, render_antialiased,
+    )
 
     check_writable(args.out)
     device = _device(args)
@@ -192,7 +194,14 @@ def run_render(args: argparse.Namespace) -> None:
             img = None
             if i < args.views:
                 cam = cams[i : i + 1]
-                img = render_antialiased(renderer, mesh, cam, s, lights=headlight(cam))[0].cpu()
+                if args.shader == "depth":
+                    # Depth is mapped to grey before the box filter: a surface's depth averaged with the
+                    # background's zfar is no depth at all. The mesh is in the unit sphere, so one range
+                    # serves every view.
+                    depth = renderer(mesh, cameras=cam)
+                    img = box_downsample(depth_image(depth, args.dist - 1.0, args.dist + 1.0), s)[0].cpu()
+                else:
+                    img = render_antialiased(renderer, mesh, cam, s, lights=headlight(cam))[0].cpu()
             for k, part in enumerate(gather_to_main(img, ctx) or []):
                 if part is not None:
                     save_image(out.path(f"view_{j * W + k:03d}.png"), part)

@@ -192,8 +192,9 @@ class _FusedSample(torch.autograd.Function):
         P = idx.shape[0]
         g = g_out.to(tx.dtype).contiguous()
         # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
-        # extra chunk only pays when the points are many compared with the texels.
-        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1)) if 4 * P > tx.shape[0] else 1
+        # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
+        # threads) number more than about an eighth of the texels.
+        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1)) if 8 * P > tx.shape[0] else 1
         g_tex = np.zeros((n_chunks,) + tuple(tx.shape) if need_tex else (n_chunks, 1, tx.shape[1]),
                          dtype=tx.numpy().dtype)
         g_uv = np.zeros((P, 2), dtype=u.numpy().dtype)
@@ -213,44 +214,47 @@ def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, pa
                               bool(align_corners), sampling_mode == "nearest")
 
 
-@numba.njit(cache=True)
-def _find(slot, p, s):
-    """Position of flat slot ``s`` in the increasing ``slot``, or -1. Galloping search from position ``p``
-    (``slot[p] != s``): neighbours are close in the packed order, so this takes a few steps."""
+@numba.njit(cache=True, parallel=True)
+def _pixel_begin(slot, K, n_pix, begin):
+    """begin (n_pix + 1,): the first packed position of every pixel's slots (``slot`` increasing; pixels
+    without slots get the position of the next filled one, so pixel q owns [begin[q], begin[q + 1]))."""
     P = slot.shape[0]
-    if s > slot[p]:
-        # Bracket [lo, hi]: every index < lo has slot < s; hi == P or slot[hi] >= s.
-        lo = p + 1
-        hi = p + 1
-        step = 1
-        while hi < P and slot[hi] < s:
-            lo = hi + 1
-            hi = p + 1 + step
-            step *= 2
-        hi = min(hi, P)
-    else:
-        # Bracket [lo, hi]: slot[hi] >= s; lo == 0 or slot[lo - 1] < s.
-        hi = p
-        lo = p
-        step = 1
-        while lo > 0 and slot[lo - 1] >= s:
-            hi = lo - 1
-            lo = max(p - step, 0)
-            step *= 2
-    while lo < hi:  # first index in [lo, hi) with slot >= s (hi if none)
+    for p in prange(P + 1):
+        q = slot[p] // K if p < P else n_pix
+        q_prev = slot[p - 1] // K if p > 0 else -1
+        for r in range(q_prev + 1, q + 1):  # each pixel is written by exactly one p
+            begin[r] = p
+
+
+@numba.njit(cache=True, inline="always")
+def _find(slot, begin, q, k, K):
+    """Position of slot k of pixel q in ``slot``, or -1: a pixel's filled slots are usually its first ones
+    (one read); otherwise a binary search within the pixel's few entries."""
+    b = begin[q]
+    e = begin[q + 1]
+    t = q * K + k
+    i = b + k
+    if i < e and slot[i] == t:
+        return i
+    lo = b
+    hi = e
+    while lo < hi:  # first index in [b, e) with slot >= t
         mid = (lo + hi) // 2
-        if slot[mid] < s:
+        if slot[mid] < t:
             lo = mid + 1
         else:
             hi = mid
-    return lo if lo < P and slot[lo] == s else -1
+    return lo if lo < e and slot[lo] == t else -1
 
 
 @numba.njit(cache=True, parallel=True)
-def _footprint(uv, slot, face, H, W, K, tex_size, out):
-    """``mipmap.footprint_lod_packed`` (same neighbour choice, see there) for every packed fragment."""
+def _footprint(uv, slot, begin, face, H, W, K, tex_size, out):
+    """``mipmap.footprint_lod_packed`` (same neighbour choice, see there) for every packed fragment;
+    ``begin`` from :func:`_pixel_begin` (neighbours are looked up by pixel, not searched for)."""
     for p in prange(slot.shape[0]):
         s = slot[p]
+        pix = s // K
+        k = s % K
         n = s // (H * W * K)
         y = (s // (W * K)) % H
         x = (s // K) % W
@@ -260,7 +264,7 @@ def _footprint(uv, slot, face, H, W, K, tex_size, out):
         for axis in range(2):
             coord = x if axis == 0 else y
             size = W if axis == 0 else H
-            stride = K if axis == 0 else W * K
+            stride = 1 if axis == 0 else W
             rank0 = 2
             rank1 = 2
             norm0 = 0.0
@@ -270,7 +274,7 @@ def _footprint(uv, slot, face, H, W, K, tex_size, out):
                 rank = 2
                 norm = 0.0
                 if coord + step >= 0 and coord + step < size:
-                    q = _find(slot, np.int64(p), np.int64(s + step * stride))
+                    q = _find(slot, begin, pix + step * stride, k, K)
                     if q >= 0:
                         rank = 0 if face[q] == face[p] else 1
                         du = (uv[q, 0] - uv[p, 0]) * su
@@ -296,6 +300,10 @@ def fused_footprint_lod(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor
     u = uv.detach().contiguous()
     out = torch.empty((u.shape[0],), dtype=u.dtype)
     if u.shape[0]:
-        _footprint(u.numpy(), slot.contiguous().numpy(), face.contiguous().numpy(), H, W, K,
+        sl = slot.contiguous().numpy()
+        # int64 (N H W + 1,): at most the size of the rasterizer's own (N, H, W, K) pix_to_face.
+        begin = np.empty(N * H * W + 1, dtype=np.int64)
+        _pixel_begin(sl, K, N * H * W, begin)
+        _footprint(u.numpy(), sl, begin, face.contiguous().numpy(), H, W, K,
                    tex_size.detach().to(u.dtype).contiguous().numpy(), out.numpy())
     return out

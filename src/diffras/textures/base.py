@@ -153,6 +153,16 @@ def _field_from_input(x: Any, name: str, elem_ndim: int) -> _Field:
     raise TypeError(f"{name}: expected a tensor or a list of tensors, got {type(x).__name__}")
 
 
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether floating tensor ``t`` holds no NaN/inf. A finite sum proves it in one reduction (any NaN or
+    inf makes the sum NaN or inf), ~4x cheaper than ``isfinite(t).all()`` on a 1024^2 map checked every
+    call; only a non-finite sum (bad values, or finite ones overflowing) needs the exact check."""
+    with torch.no_grad():
+        if bool(torch.isfinite(t.sum())):
+            return True
+        return bool(torch.isfinite(t).all())
+
+
 def _check_field_values(field: _Field, name: str, *, dtype: str, trailing: Tuple[Any, ...],
                         device: Optional[torch.device] = None, finite: bool = False) -> torch.device:
     """Check dtype kind, trailing dims (None = any but equal across the batch, "*" = any), device and finiteness of
@@ -182,7 +192,7 @@ def _check_field_values(field: _Field, name: str, *, dtype: str, trailing: Tuple
             device = t.device
         elif t.device != device:
             raise ValueError(f"{label}: expected device {device}, got {t.device}")
-        if finite and t.numel() and not bool(torch.isfinite(t).all()):
+        if finite and t.numel() and not _all_finite(t):
             bad = int((~torch.isfinite(t)).sum())
             raise ValueError(f"{label}: expected finite values, got {bad} NaN/inf entries")
     return device

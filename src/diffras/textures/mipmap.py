@@ -91,10 +91,15 @@ class TexelTable(NamedTuple):
     num_levels: torch.Tensor  # (N,) int64
 
 
-def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.Tensor] = None) -> TexelTable:
+def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.Tensor] = None, *,
+                fused: Optional[bool] = None) -> TexelTable:
     """Flatten maps (each (Ht_i, Wt_i, C)) and, if ``mipmap``, their pyramids into a ``TexelTable``.
 
-    ``padded`` (N, Ht, Wt, C), when given and no pyramid is needed, is used as a zero-copy view."""
+    ``padded`` (N, Ht, Wt, C), when given and no pyramid is needed, is used as a zero-copy view. Maps that
+    are the same tensor object (e.g. the N views of one textured mesh after ``Meshes.extend``) are stored
+    once and share their rows: one copy, one pyramid, one gradient accumulator. ``fused``: None builds
+    the pyramid with the Numba kernel (``_pyramid_numba``) for CPU float32/float64 maps, with
+    :func:`build_pyramid` otherwise (same values and gradients)."""
     device = maps[0].device
     C = maps[0].shape[-1]
     if not mipmap and padded is not None:
@@ -103,26 +108,43 @@ def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.T
         offset = (torch.arange(N, device=device, dtype=torch.int64) * (H * W))[:, None]
         return TexelTable(padded.reshape(-1, C), offset, full(H), full(W),
                           torch.ones(N, dtype=torch.int64, device=device))
-    per_map = [build_pyramid(m) if mipmap else [m] for m in maps]
-    L = max(len(p) for p in per_map)
-    offs, hs, ws, chunks = [], [], [], []
-    start = 0
-    for levels in per_map:
-        o, h, w = [], [], []
-        for lev in levels:
-            o.append(start)
-            h.append(lev.shape[0])
-            w.append(lev.shape[1])
-            chunks.append(lev.reshape(-1, C))
-            start += lev.shape[0] * lev.shape[1]
-        # Levels past a small map's last one repeat the last (never read: levels are clamped).
-        pad = L - len(levels)
-        offs.append(o + o[-1:] * pad)
-        hs.append(h + h[-1:] * pad)
-        ws.append(w + w[-1:] * pad)
+    first = {}  # id(map) -> position among the unique maps
+    unique: List[torch.Tensor] = []
+    for m in maps:
+        if id(m) not in first:
+            first[id(m)] = len(unique)
+            unique.append(m)
+    if fused is None:
+        fused = use_fused(*unique)
+    if mipmap and fused:
+        from ._pyramid_numba import pyramid_table
+
+        texels, u_offs, u_sizes = pyramid_table(unique)
+        u_hs = [[h for h, _ in lv] for lv in u_sizes]
+        u_ws = [[w for _, w in lv] for lv in u_sizes]
+    else:
+        per_map = [build_pyramid(m) if mipmap else [m] for m in unique]
+        u_offs, u_hs, u_ws, chunks = [], [], [], []
+        start = 0
+        for levels in per_map:
+            o, h, w = [], [], []
+            for lev in levels:
+                o.append(start)
+                h.append(lev.shape[0])
+                w.append(lev.shape[1])
+                chunks.append(lev.reshape(-1, C))
+                start += lev.shape[0] * lev.shape[1]
+            u_offs.append(o)
+            u_hs.append(h)
+            u_ws.append(w)
+        texels = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 0)
+    L = max(len(o) for o in u_offs)
+    # Levels past a small map's last one repeat the last (never read: levels are clamped).
+    pad = lambda x: x + x[-1:] * (L - len(x))  # noqa: E731
+    rows = [first[id(m)] for m in maps]
     t = lambda x: torch.tensor(x, dtype=torch.int64, device=device)  # noqa: E731
-    texels = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 0)
-    return TexelTable(texels, t(offs), t(hs), t(ws), t([len(p) for p in per_map]))
+    return TexelTable(texels, t([pad(u_offs[i]) for i in rows]), t([pad(u_hs[i]) for i in rows]),
+                      t([pad(u_ws[i]) for i in rows]), t([len(u_offs[i]) for i in rows]))
 
 
 def _sample_level(table: TexelTable, map_idx: torch.Tensor, level: torch.Tensor, uv: torch.Tensor,

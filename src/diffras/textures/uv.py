@@ -6,7 +6,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_choice, check_index_range
+from .._validation import check_choice, check_index_range, check_int
 from ..raster.fragments import as_fragments, scatter_packed
 from .base import (
     TexturesBase,
@@ -172,6 +172,17 @@ class TexturesUV(TexturesBase):
         pick = [(i, ids) for i, per_mesh in enumerate(faces_ids_list) for ids in per_mesh]
         return TexturesUV([maps[i] for i, _ in pick], [fuv[i][ids] for i, ids in pick], [vuv[i] for i, _ in pick],
                           **self._settings())
+
+    def extend(self, n: int) -> "TexturesUV":
+        """Each element repeated ``n`` times (m0, m0, ..., m1, ...), as ``Meshes.extend``. The maps are
+        *shared*, not copied: the n repeats of map i are one tensor, so N views of one textured mesh keep one
+        map, one mip pyramid and one gradient accumulator (``mipmap.texel_table`` stores each tensor once)."""
+        n = check_int(n, "n", min=1)
+        if len(self) == 0:
+            return super().extend(n)
+        fields = {k: f.extend(n) for k, f in self._fields().items() if k != "maps"}
+        fields["maps"] = _Field([m for m in self._maps.list() for _ in range(n)], None, self._maps.pad_value)
+        return self._from_fields(fields, self._settings())
 
     def _check_joinable(self, other: "TexturesUV", name: str) -> None:
         if other.num_channels != self.num_channels:

@@ -16,6 +16,7 @@ import torch
 
 __all__ = [
     "composite",
+    "depth_image",
     "image_grid",
     "save_image",
     "save_images",
@@ -155,6 +156,34 @@ def composite(rgba: Any, background: Any = (1.0, 1.0, 1.0)) -> torch.Tensor:
         raise ValueError("background: expected finite values")
     alpha = rgba[..., 3:]
     return rgba[..., :3] * alpha + bg * (1.0 - alpha)
+
+
+def depth_image(depth: torch.Tensor, near: float, far: float, *, nearest: float = 1.0,
+                farthest: float = 0.2) -> torch.Tensor:
+    """A depth map made viewable: RGBA, grey from ``nearest`` at depth ``near`` to ``farthest`` at ``far``.
+
+    Args:
+        depth: (*, H, W, 1) or (*, H, W) view-space depth, as from ``HardDepthShader`` (whose background is
+            ``zfar``, far beyond any surface).
+        near, far: the depth range to map, ``0 < near < far`` (e.g. ``dist -/+ 1`` for a unit-sphere mesh seen
+            from ``dist``, so every view of a turntable uses the same scale).
+
+    Returns:
+        (*, H, W, 4): alpha 1 where ``0 < depth <= far``, 0 elsewhere (the background, transparent). Box-filter
+        it as RGBA (premultiplied, e.g. ``box_downsample``) to antialias, never the raw depth: averaging a
+        surface's depth with ``zfar`` gives depths no surface has.
+    """
+    if not isinstance(depth, torch.Tensor) or not depth.is_floating_point():
+        raise TypeError(f"depth: expected a floating-point tensor, got {type(depth).__name__}")
+    if not (0.0 < near < far):
+        raise ValueError(f"near, far: expected 0 < near < far, got near={near}, far={far}")
+    if depth.dim() >= 3 and depth.shape[-1] == 1:
+        depth = depth[..., 0]
+    covered = (depth > 0) & (depth <= far)
+    t = ((depth - near) / (far - near)).clamp(0.0, 1.0)
+    grey = nearest + (farthest - nearest) * t
+    rgb = torch.where(covered, grey, torch.zeros_like(grey)).unsqueeze(-1).expand(*grey.shape, 3)
+    return torch.cat([rgb, covered.to(depth.dtype).unsqueeze(-1)], dim=-1)
 
 
 def save_turntable(path: PathLike, images: Any, fps: float = 24.0, *,

@@ -44,9 +44,10 @@ class PoseConfig:
     snapshot_every: int = 5
     # "soft": SoftRas blur with the coarse-to-fine sigma schedule; "antialias": hard (K = 1) renders with
     # nvdiffrast's analytic silhouette antialiasing (no blur), compared on an image pyramid so that the
-    # edge gradients still reach across the image early on.
+    # edge gradients still reach across the image early on. Six levels (128 px down to 4 px) reach starts 40-60
+    # degrees away that four levels (down to 16 px) left in a wrong basin (e.g. 42.6 -> 26.2 degrees).
     gradients: str = "soft"
-    pyramid_levels: int = 4
+    pyramid_levels: int = 6
 
 
 @dataclass
