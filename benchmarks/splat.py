@@ -18,6 +18,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -60,7 +61,7 @@ def count_pairs(meta) -> int:
     return int(((x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0)).sum())
 
 
-def measure(n: int, backend: str, runs: int) -> dict:
+def measure(n: int, backend: str, runs: int, baseline_bytes: int = 0) -> dict:
     s = scene(n)
     leaves = {k: s[k].clone().requires_grad_(True) for k in ("means", "quats", "scales", "opacities", "colors")}
 
@@ -74,13 +75,20 @@ def measure(n: int, backend: str, runs: int) -> dict:
             t.grad = None
         return meta
 
-    r = time_fwd_bwd(fwd, fwd_bwd, runs, 0, fwd_no_grad=True)
+    r = time_fwd_bwd(fwd, fwd_bwd, runs, baseline_bytes, fwd_no_grad=True)
     meta = r["warmup"]
+    # CPU seconds (all threads) of one more fwd+bwd: on a shared machine wall time mostly measures the wait
+    # for a core, CPU time much less so (on a quiet 2-core machine wall ~ CPU / 1.5-2).
+    c0 = time.process_time()
+    fwd_bwd()
+    cpu_ms = 1e3 * (time.process_time() - c0)
     return {"n": n, "backend": backend, "fwd_ms": r["fwd_ms"], "fwdbwd_ms": r["fwdbwd_ms"],
-            "isects": meta["flatten_ids"].numel(), "pairs": count_pairs(meta)}
+            "isects": meta["flatten_ids"].numel(), "pairs": count_pairs(meta), "peak_mib": r["peak_mib"], "cpu_ms": cpu_ms}
 
 
 def main() -> None:
+    import resource
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000, 300_000, 1_000_000])
@@ -88,28 +96,37 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     load0 = os.getloadavg()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rows = []
     for n in args.sizes:
-        m = measure(n, "numba", args.runs)
+        # Memory: the scene's splats are tiny and rarely visit more than ~3 tiles, so 1M Gaussians make ~3M
+        # tile entries (8 bytes each, plus 9 gradient rows); the peak column shows what the process held.
+        m = measure(n, "numba", args.runs, base)
         rows.append(m)
         print(f"N={n:>8}  isects={m['isects']:>9}  pairs={m['pairs']:>11}  fwd {m['fwd_ms']:8.1f} ms  "
-              f"fwd+bwd {m['fwdbwd_ms']:8.1f} ms  {1e6 * m['fwdbwd_ms'] / max(m['pairs'], 1):6.2f} ns/pair", flush=True)
+              f"fwd+bwd {m['fwdbwd_ms']:8.1f} ms (CPU {m['cpu_ms']:.0f} ms)  {1e6 * m['fwdbwd_ms'] / max(m['pairs'], 1):6.2f} ns/pair  "
+              f"peak RSS +{m['peak_mib']:.0f} MiB", flush=True)
     t = measure(args.torch_n, "torch", 1)
     nb = measure(args.torch_n, "numba", args.runs)
     load1 = os.getloadavg()
     ratio = t["fwdbwd_ms"] / nb["fwdbwd_ms"]
-    print(f"torch path at N={args.torch_n}: fwd+bwd {t['fwdbwd_ms']:.0f} ms vs numba {nb['fwdbwd_ms']:.1f} ms: {ratio:.1f}x")
+    print(f"torch path at N={args.torch_n}: fwd+bwd {t['fwdbwd_ms']:.0f} ms vs numba {nb['fwdbwd_ms']:.1f} ms: {ratio:.1f}x "
+          f"(CPU {t['cpu_ms']:.0f} vs {nb['cpu_ms']:.0f} ms)")
     table = markdown_table(
-        ["N Gaussians", "tile isects", "pairs examined", "fwd ms", "fwd+bwd ms", "ns / pair (fwd+bwd)"],
+        ["N Gaussians", "tile isects", "pairs examined", "fwd ms", "fwd+bwd ms", "ns / pair (fwd+bwd)",
+         "fwd+bwd CPU ms (all threads)",
+         "peak RSS MiB (process, so far)"],
         [[f"{m['n']:,}", f"{m['isects']:,}", f"{m['pairs']:,}", f"{m['fwd_ms']:.1f}", f"{m['fwdbwd_ms']:.1f}",
-          f"{1e6 * m['fwdbwd_ms'] / max(m['pairs'], 1):.2f}"] for m in rows])
+          f"{1e6 * m['fwdbwd_ms'] / max(m['pairs'], 1):.2f}", f"{m['cpu_ms']:.0f}", f"{m['peak_mib']:.0f}"]
+         for m in rows])
     body = (f"`python benchmarks/splat.py --runs {args.runs}` — `rasterization` forward + backward (to means, quats, "
             f"scales, opacities, colours) at 512^2, Numba kernels, median of the runs after a warm-up; small random "
             f"splats in a unit ball (see the script's docstring). \"pairs examined\": per tile intersection, the tile "
             f"pixels inside the Gaussian's footprint box.\n\nMachine: {machine_description()}. Load average before {load0[0]:.1f}, after "
             f"{load1[0]:.1f}: a load far above the core count inflates these times.\n\n{table}\n\n"
             f"Plain-torch path on the same scene at N={args.torch_n:,}: fwd+bwd {t['fwdbwd_ms']:.0f} ms vs Numba "
-            f"{nb['fwdbwd_ms']:.1f} ms ({ratio:.1f}x).\n")
+            f"{nb['fwdbwd_ms']:.1f} ms ({ratio:.1f}x); CPU {t['cpu_ms']:.0f} ms vs {nb['cpu_ms']:.0f} ms "
+            f"({t['cpu_ms'] / max(nb['cpu_ms'], 1e-9):.1f}x).\n")
     if not args.no_write:
         print("wrote", update_section("Gaussian splatting", body))
 

@@ -17,6 +17,19 @@ GAUSSIAN_EXTEND = 3.33
 
 
 @numba.njit(cache=True, inline="always")
+def _mm(A, B):
+    """Small dense product ``A @ B`` by loops: numba's ``@`` calls BLAS, whose per-call overhead on 3x3
+    matrices was half of a 100k-Gaussian fwd+bwd."""
+    out = np.zeros((A.shape[0], B.shape[1]))
+    for i in range(A.shape[0]):
+        for k in range(A.shape[1]):
+            a = A[i, k]
+            for j in range(B.shape[1]):
+                out[i, j] += a * B[k, j]
+    return out
+
+
+@numba.njit(cache=True, inline="always")
 def _rotmat(qw, qx, qy, qz):
     inv = 1.0 / math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
     w, x, y, z = qw * inv, qx * inv, qy * inv, qz * inv
@@ -41,7 +54,7 @@ def _setup(n, c, means, quats, scales, viewmats, Ks, width, height):
     for i in range(3):
         for j in range(3):
             M[i, j] = R[i, j] * scales[n, j]
-    Sig = M @ M.T
+    Sig = _mm(M, M.T)
     W = np.empty((3, 3))
     for i in range(3):
         for j in range(3):
@@ -49,7 +62,7 @@ def _setup(n, c, means, quats, scales, viewmats, Ks, width, height):
     p = np.empty(3)
     for i in range(3):
         p[i] = W[i, 0] * means[n, 0] + W[i, 1] * means[n, 1] + W[i, 2] * means[n, 2] + viewmats[c, i, 3]
-    Sc = W @ Sig @ W.T
+    Sc = _mm(_mm(W, Sig), W.T)
     fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
     return R, (w, x, y, z, inv), M, Sig, W, p, Sc, fx, fy, cx, cy
 
@@ -86,7 +99,7 @@ def project_forward(means, quats, scales, opacities, viewmats, Ks, width, height
             if p[2] < near or p[2] > far:
                 continue
             J, rz, cux, cuy, fx_free, fy_free = _jacobian(p, fx, fy, cx, cy, width, height)
-            S = J @ Sc @ J.T
+            S = _mm(_mm(J, Sc), J.T)
             a, b, cc = S[0, 0] + eps2d, S[0, 1], S[1, 1] + eps2d
             det = a * cc - b * b
             if det <= 0.0:
@@ -140,7 +153,7 @@ def project_backward(means, quats, scales, opacities, viewmats, Ks, width, heigh
                 continue
             R, q, M, Sig, W, p, Sc, fx, fy, cx, cy = _setup(n, c, means, quats, scales, viewmats, Ks, width, height)
             J, rz, cux, cuy, fx_free, fy_free = _jacobian(p, fx, fy, cx, cy, width, height)
-            S = J @ Sc @ J.T
+            S = _mm(_mm(J, Sc), J.T)
             a, b, cc = S[0, 0] + eps2d, S[0, 1], S[1, 1] + eps2d
             det = a * cc - b * b
             id2 = 1.0 / (det * det)
@@ -165,8 +178,8 @@ def project_backward(means, quats, scales, opacities, viewmats, Ks, width, heigh
             # S = J Sc J^T with dL/dS symmetric: [[va, vb / 2], [vb / 2, vc]].
             VS = np.empty((2, 2))
             VS[0, 0], VS[0, 1], VS[1, 0], VS[1, 1] = va, 0.5 * vb, 0.5 * vb, vc
-            vJ = 2.0 * (VS @ J @ Sc)
-            vSc = J.T @ VS @ J
+            vJ = 2.0 * _mm(_mm(VS, J), Sc)
+            vSc = _mm(_mm(J.T, VS), J)
             # Jacobian entries -> camera-space mean.
             vp = np.zeros(3)
             vp[2] += -vJ[0, 0] * fx * rz * rz - vJ[1, 1] * fy * rz * rz
@@ -186,15 +199,15 @@ def project_backward(means, quats, scales, opacities, viewmats, Ks, width, heigh
             vp[1] += vv * fy * rz
             vp[2] += -vu * fx * p[0] * rz * rz - vv * fy * p[1] * rz * rz + v_depths[c, n]
             # Sc = W Sig W^T; p = W mu + t.
-            vSig += W.T @ vSc @ W
-            gW = 2.0 * (vSc @ W @ Sig)
+            vSig += _mm(_mm(W.T, vSc), W)
+            gW = 2.0 * _mm(_mm(vSc, W), Sig)
             for i in range(3):
                 g_t[c, n, i] = vp[i]
                 for j in range(3):
                     g_W[c, n, i, j] = gW[i, j] + vp[i] * means[n, j]
                     g_means[n, j] += W[i, j] * vp[i]
         # Sig = M M^T, M = R diag(s).
-        vM = 2.0 * (vSig @ M)
+        vM = 2.0 * _mm(vSig, M)
         vR = np.empty((3, 3))
         for i in range(3):
             for j in range(3):
