@@ -27,6 +27,14 @@ __all__ = ["Meshes"]
 IndexLike = Union[int, slice, List[int], torch.Tensor]
 
 
+def _has_inference_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_inference()
+    if isinstance(value, (tuple, list)):
+        return any(_has_inference_tensor(v) for v in value)
+    return False
+
+
 class Meshes:
     """A batch of N triangle meshes.
 
@@ -167,9 +175,12 @@ class Meshes:
 
     # -- caches -------------------------------------------------------------------------------------------
     def _topo_get(self, key, fn):
-        if key not in self._topo:
-            self._topo[key] = fn()
-        return self._topo[key]
+        value = self._topo.get(key)
+        # Topology cached under ``torch.inference_mode`` is made of inference tensors, which autograd refuses
+        # to save; the cache is carried to ``offset_verts`` results, so outside inference mode it is rebuilt.
+        if value is None or (not torch.is_inference_mode_enabled() and _has_inference_tensor(value)):
+            value = self._topo[key] = fn()
+        return value
 
     def _geom_get(self, key, fn):
         if key not in self._geom:
