@@ -12,8 +12,9 @@ from diffras.workflows.scene import render_views
 
 
 def test_pose_with_antialias_gradients_reduces_error():
-    # A nearer start than the soft workflow's test (10-20 degrees): edge gradients act only where the
-    # silhouettes differ, the image pyramid widens their reach but not to the soft blur's range.
+    # A nearer start than the soft workflow's test (10-20 degrees), at a small size for speed. The loss history
+    # follows the image-blur schedule (blurred early, sharp late), so the losses compared here are the hard
+    # silhouettes' at the start and the end.
     cfg = PoseConfig(image_size=64, iters=60, gradients="antialias", start_angle_min=10.0, start_angle_max=20.0)
     mesh = normalize_to_unit_sphere(load_cow())
     gen = torch.Generator().manual_seed(0)
@@ -25,7 +26,12 @@ def test_pose_with_antialias_gradients_reduces_error():
     result = fit_pose(mesh, reference, init, cfg, true_eye=truth)
     print("antialias pose:", start_err, "->", result.metrics["rotation_error_deg"], "loss", result.history["total"][0],
           "->", result.history["total"][-1])
-    assert result.history["total"][-1] < 0.5 * result.history["total"][0]
+    def silhouette_mse(eye):
+        with torch.no_grad():
+            alpha = render_views(mesh, camera_from_eye(eye[None], cfg.fov), cfg.image_size)[0, ..., 3]
+        return float(((alpha - reference[..., 3]) ** 2).mean())
+
+    assert silhouette_mse(result.eye) < 0.5 * silhouette_mse(init)
     assert result.metrics["rotation_error_deg"] < 0.5 * start_err
 
 

@@ -44,13 +44,13 @@ class PoseConfig:
     snapshot_every: int = 5
     # "soft": SoftRas blur with the coarse-to-fine sigma schedule; "antialias": hard (K = 1) renders with
     # nvdiffrast's analytic silhouette antialiasing (no geometric blur). Rendered and reference images are
-    # then compared after a Gaussian image blur decayed geometrically from blur_start_px to blur_end_px, so
-    # that early on the edge gradients see residuals from across the image. Measured on the 20 starts of
-    # benchmarks/gradients.py: a 4-level image pyramid converged 15/20 with six levels; a 16 px start blur
-    # fixed 4 of its 5 failures (an 8 px one fixed none).
+    # then compared after a Gaussian image blur (sigma as a fraction of the image side) decayed geometrically
+    # from blur_start to blur_end, so that early on the edge gradients see residuals from across the image.
+    # Measured on the 20 starts of benchmarks/gradients.py at 128 px: a 6-level image pyramid converged 15/20;
+    # a 16 px (1/8) start blur fixed 4 of its 5 failures, an 8 px one none.
     gradients: str = "soft"
-    blur_start_px: float = 16.0
-    blur_end_px: float = 0.25
+    blur_start: float = 0.125
+    blur_end: float = 0.002
 
 
 @dataclass
@@ -173,7 +173,7 @@ def fit_pose(
             fragments = MeshRasterizer(cameras=cams, raster_settings=RasterSettings(cfg.image_size))(mesh)
             img = AntialiasedHardPhongShader(cameras=cams, lights=headlight(cams))(fragments, mesh)[0]
             alpha, rgb = img[..., 3], img[..., :3]
-            blur = cfg.blur_start_px * (cfg.blur_end_px / cfg.blur_start_px) ** t
+            blur = cfg.image_size * cfg.blur_start * (cfg.blur_end / cfg.blur_start) ** t
             terms = {"silhouette": _blurred_mse(alpha[..., None], alpha_ref[..., None], blur)}
             if rgb_ref:
                 terms["rgb"] = _blurred_mse(rgb, reference[..., :3], blur)
