@@ -93,7 +93,7 @@ def test_decompression_bomb_and_missing_image_key_in_cameras_json(capsys, tmp_pa
     (["render", "{cow}", "--size", "16384", "--supersample", "1"], ["--size 16384", "GiB"]),
     (["render", "{cow}", "--size", "1024", "--views", "100000"], ["--views 100000", "GiB"]),
     (["fit", "--level", "10"], ["--level 10", "20,971,520 faces", "GiB"]),
-    (["fit", "--level", "8", "--size", "512"], ["--level 8", "GiB"]),
+    (["fit", "--level", "9", "--size", "2048"], ["--level 9", "GiB"]),
     (["texture", "--texture-size", "100000"], ["--texture-size 100000", "GiB"]),
     (["pose", "{cow}", "--size", "8192"], ["--size 8192", "GiB"]),
 ])
