@@ -229,4 +229,7 @@ def log_to_file_unless_main(log_dir: os.PathLike, ctx: Optional[Context] = None)
         return
     os.makedirs(log_dir, exist_ok=True)
     stream = open(os.path.join(log_dir, f"rank{ctx.rank}.log"), "a", buffering=1)
+    # The file descriptors too, so that native messages (a C++ abort in gloo, OpenMP, Numba) reach the log.
+    os.dup2(stream.fileno(), 1)
+    os.dup2(stream.fileno(), 2)
     sys.stdout = sys.stderr = stream
