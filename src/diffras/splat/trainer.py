@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 
+from ..ops._filter import gaussian_filter
 from .datasets import SplatData
 from .rasterization import rasterization
 from .. import distributed
@@ -66,15 +66,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     standard constants ``(0.01, 0.03)^2``."""
     C = a.shape[-1]
     x, y = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)
-    g = torch.exp(-((torch.arange(window, dtype=a.dtype, device=a.device) - window // 2) ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
     # The window is separable: two 1D passes over the five local moments stacked as channels, one conv
     # call each (a 2D 11x11 window per moment costs ~5x more, forward and backward; SSIM was a third of a
     # training step).
-    m = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    n = m.shape[1]
-    m = F.conv2d(m, g.view(1, 1, 1, window).expand(n, 1, 1, window), groups=n)
-    m = F.conv2d(m, g.view(1, 1, window, 1).expand(n, 1, window, 1), groups=n)
+    m = gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), sigma, window // 2)
     mx, my, mxx, myy, mxy = m.split(C, dim=1)
     sxx, syy, sxy = mxx - mx * mx, myy - my * my, mxy - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2

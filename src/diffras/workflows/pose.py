@@ -16,6 +16,7 @@ import torch
 
 from .._validation import check_choice
 from ..cameras import FoVPerspectiveCameras, look_at_rotation
+from ..ops._filter import gaussian_filter
 from ..raster import MeshRasterizer, RasterSettings
 from ..shading import AntialiasedHardPhongShader, BlendParams, SoftPhongShader, SoftSilhouetteShader
 from ..structures import Meshes
@@ -103,18 +104,11 @@ def start_eye(truth: torch.Tensor, generator: torch.Generator, cfg: PoseConfig) 
 
 
 def _gaussian_blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """(B, C, H, W) images blurred by a separable Gaussian of ``sigma_px`` pixels (edges replicated);
-    ``x`` itself below 0.3 px, where the kernel is nearly a delta."""
+    """(B, C, H, W) images blurred by a Gaussian of ``sigma_px`` pixels (edges replicated); ``x`` itself
+    below 0.3 px, where the kernel is nearly a delta."""
     if sigma_px < 0.3:
         return x
-    r = int(math.ceil(3.0 * sigma_px))
-    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma_px) ** 2)
-    k = k / k.sum()
-    C = x.shape[1]
-    x = torch.nn.functional.pad(x, (r, r, r, r), mode="replicate")
-    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
-    return torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
+    return gaussian_filter(x, sigma_px, int(math.ceil(3.0 * sigma_px)), replicate=True)
 
 
 def _blurred_mse(a: torch.Tensor, b: torch.Tensor, sigma_px: float) -> torch.Tensor:
