@@ -175,10 +175,7 @@ class _FusedSample(torch.autograd.Function):
         lo = lod.detach().to(u.dtype).contiguous() if use_lod else u.new_zeros((1,))
         idx = map_idx.contiguous()
         meta = [t.contiguous() for t in (offset, height, width, nlev)]
-        out = torch.empty((idx.shape[0], tx.shape[1]), dtype=tx.dtype)
-        if idx.numel() and tx.shape[1]:
-            _forward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta),
-                     mode, ac, nearest, out.numpy())
+        out = run_forward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest)
         ctx.save_for_backward(tx, u, idx, lo, *meta)
         ctx.flags = (use_lod, mode, ac, nearest)
         return out
@@ -189,21 +186,44 @@ class _FusedSample(torch.autograd.Function):
         tx, u, idx, lo, *meta = ctx.saved_tensors
         use_lod, mode, ac, nearest = ctx.flags
         need_tex, need_uv = ctx.needs_input_grad[0], ctx.needs_input_grad[1] and not nearest
-        P = idx.shape[0]
-        g = g_out.to(tx.dtype).contiguous()
-        # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
-        # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
-        # threads) number more than about an eighth of the texels.
-        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1)) if 8 * P > tx.shape[0] else 1
-        g_tex = np.zeros((n_chunks,) + tuple(tx.shape) if need_tex else (n_chunks, 1, tx.shape[1]),
-                         dtype=tx.numpy().dtype)
-        g_uv = np.zeros((P, 2), dtype=u.numpy().dtype)
-        if P and tx.shape[1] and (need_tex or need_uv):
-            _backward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta), mode,
-                      ac, nearest, g.numpy(), need_tex, need_uv, n_chunks, g_tex, g_uv)
-        gt = torch.from_numpy(g_tex.sum(0) if n_chunks > 1 else g_tex[0]) if need_tex else None
+        g_tex, g_uv = sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv)
+        gt = torch.from_numpy(g_tex) if need_tex else None
         gu = torch.from_numpy(g_uv) if need_uv else None
         return gt, gu, None, None, None, None, None, None, None, None, None
+
+
+def run_forward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest) -> torch.Tensor:
+    """(P, C) samples of the (T, C) table ``tx`` (:class:`_FusedSample`'s forward, tensors already detached,
+    contiguous and of one dtype; ``meta`` the (offset, height, width, num_levels) placement)."""
+    out = torch.empty((idx.shape[0], tx.shape[1]), dtype=tx.dtype)
+    if idx.numel() and tx.shape[1]:
+        _forward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta), mode, ac,
+                 nearest, out.numpy())
+    return out
+
+
+def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv):
+    """Gradients of :func:`run_forward`: (T, C) w.r.t. the table (None unless ``need_tex``) and (P, 2) w.r.t.
+    ``uv`` (zeros unless ``need_uv``), as numpy arrays. The cost of the table gradient is its size (zeroing,
+    page faults, summing), not the taps: callers keep T to the rows that can be touched (``_mip_sample``)."""
+    P, T, C = idx.shape[0], tx.shape[0], tx.shape[1]
+    g = g_out.to(tx.dtype).contiguous()
+    # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
+    # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
+    # threads) number more than about an eighth of the texels.
+    # (Without a table gradient the chunks only split the points across the threads.)
+    n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
+    if need_tex and 8 * P <= T:
+        n_chunks = 1
+    dt = tx.numpy().dtype
+    g_tex = np.zeros((n_chunks, T, C) if need_tex else (1, 1, C), dtype=dt)
+    g_uv = np.zeros((P, 2), dtype=dt)
+    if P and C and (need_tex or need_uv):
+        _backward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta), mode, ac,
+                  nearest, g.numpy(), need_tex, need_uv, n_chunks, g_tex, g_uv)
+    if not need_tex:
+        return None, g_uv
+    return (torch.from_numpy(g_tex).sum(0).numpy() if n_chunks > 1 else g_tex[0]), g_uv
 
 
 def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, padding_mode: str,

@@ -86,6 +86,9 @@ class _Field:
     def list(self) -> List[torch.Tensor]:
         if self.items is not None:
             return list(self.items)
+        if self.padded_.shape[0] == 1:
+            # A view whose backward is a reshape; unbind's would stack (copy) the whole gradient.
+            return [self.padded_.reshape(self.padded_.shape[1:])]
         return list(self.padded_.unbind(0))
 
     def sizes(self) -> List[int]:

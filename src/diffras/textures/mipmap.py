@@ -24,7 +24,7 @@ Mip pyramid: level 0 is the map; level l + 1 averages level l over boxes of abou
 from __future__ import annotations
 
 import math
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +91,18 @@ class TexelTable(NamedTuple):
     num_levels: torch.Tensor  # (N,) int64
 
 
+def distinct_maps(maps: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[int]]:
+    """The distinct tensors of ``maps`` (by identity: the views of one mesh after ``Meshes.extend`` share one
+    map) and, per entry of ``maps``, its position among them."""
+    first: dict = {}  # id(map) -> position among the distinct maps
+    unique: List[torch.Tensor] = []
+    for m in maps:
+        if id(m) not in first:
+            first[id(m)] = len(unique)
+            unique.append(m)
+    return unique, [first[id(m)] for m in maps]
+
+
 def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.Tensor] = None, *,
                 fused: Optional[bool] = None) -> TexelTable:
     """Flatten maps (each (Ht_i, Wt_i, C)) and, if ``mipmap``, their pyramids into a ``TexelTable``.
@@ -108,12 +120,7 @@ def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.T
         offset = (torch.arange(N, device=device, dtype=torch.int64) * (H * W))[:, None]
         return TexelTable(padded.reshape(-1, C), offset, full(H), full(W),
                           torch.ones(N, dtype=torch.int64, device=device))
-    first = {}  # id(map) -> position among the unique maps
-    unique: List[torch.Tensor] = []
-    for m in maps:
-        if id(m) not in first:
-            first[id(m)] = len(unique)
-            unique.append(m)
+    unique, rows = distinct_maps(maps)
     if fused is None:
         fused = use_fused(*unique)
     if mipmap and fused:
@@ -141,7 +148,6 @@ def texel_table(maps: List[torch.Tensor], mipmap: bool, padded: Optional[torch.T
     L = max(len(o) for o in u_offs)
     # Levels past a small map's last one repeat the last (never read: levels are clamped).
     pad = lambda x: x + x[-1:] * (L - len(x))  # noqa: E731
-    rows = [first[id(m)] for m in maps]
     t = lambda x: torch.tensor(x, dtype=torch.int64, device=device)  # noqa: E731
     return TexelTable(texels, t([pad(u_offs[i]) for i in rows]), t([pad(u_hs[i]) for i in rows]),
                       t([pad(u_ws[i]) for i in rows]), t([len(u_offs[i]) for i in rows]))
@@ -215,6 +221,27 @@ def sample_points(table: TexelTable, map_idx: torch.Tensor, uv: torch.Tensor, lo
                               sampling_mode)
         out = out.index_put((blend,), out[blend] * (1 - tb) + upper * tb)
     return out
+
+
+def sample_pyramid(maps: List[torch.Tensor], map_idx: torch.Tensor, uv: torch.Tensor, lod: torch.Tensor,
+                   padding_mode: str, align_corners: bool, sampling_mode: str, *,
+                   fused: Optional[bool] = None) -> torch.Tensor:
+    """(P, C): :func:`sample_points` on the mip pyramids of ``maps`` (each (Ht_i, Wt_i, C); entry n is image
+    n's map, entries that are one tensor share it) at ``uv`` (P, 2) with ``lod`` (P,), points of image
+    ``map_idx[p]``, built afresh (no cached table; what a map that requires grad needs every call).
+
+    ``fused``: None runs one fused Function (``_mip_sample``: pyramid build and sampling, whose backward only
+    touches the mip levels the points read, not the whole table) for CPU float32/float64 tensors of one
+    dtype, :func:`texel_table` + :func:`sample_points` through torch otherwise (same values and gradients)."""
+    unique, rows = distinct_maps(maps)
+    if fused is None:
+        fused = use_fused(*unique, uv)
+    if fused:
+        from ._mip_sample import fused_mip_sample
+
+        return fused_mip_sample(unique, rows, map_idx, uv, lod, padding_mode, align_corners, sampling_mode)
+    table = texel_table(maps, True, fused=False)
+    return sample_points(table, map_idx, uv, lod, padding_mode, align_corners, sampling_mode, fused=False)
 
 
 def footprint_lod_packed(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tensor, shape, tex_size: torch.Tensor,
@@ -338,7 +365,13 @@ def sample_texture(
     map_idx = torch.arange(N, device=uv.device).repeat_interleave(per)
     flat_lod = None if lod is None else lod.reshape(-1).nan_to_num(neginf=-1.0)
     use_mip = flat_lod is not None and bool((flat_lod > 0).any())
-    table = texel_table(list(maps.unbind(0)), use_mip, maps)
-    out = sample_points(table, map_idx, flat_uv, flat_lod if use_mip else None, PADDING_MODES[padding_mode],
-                        align_corners, sampling_mode)
+    if use_mip:
+        # One map: a view, not unbind (whose backward would stack a copy of the map's gradient).
+        per_map = [maps.reshape(maps.shape[1:])] if N == 1 else list(maps.unbind(0))
+        out = sample_pyramid(per_map, map_idx, flat_uv, flat_lod, PADDING_MODES[padding_mode], align_corners,
+                             sampling_mode)
+    else:
+        table = texel_table(list(maps.unbind(0)), False, maps)
+        out = sample_points(table, map_idx, flat_uv, None, PADDING_MODES[padding_mode], align_corners,
+                            sampling_mode)
     return out.view(uv.shape[:-1] + (maps.shape[-1],))

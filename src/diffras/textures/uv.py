@@ -18,7 +18,7 @@ from .base import (
     _fragment_inputs,
 )
 from .interpolate import interpolate_packed
-from .mipmap import PADDING_MODES, address, footprint_lod_packed, sample_points, texel_table
+from .mipmap import PADDING_MODES, address, footprint_lod_packed, sample_points, sample_pyramid, texel_table
 
 __all__ = ["TexturesUV"]
 
@@ -310,6 +310,12 @@ class TexturesUV(TexturesBase):
             lod = footprint_lod_packed(uv, slot, face, p2f.shape, size)
             if not bool((lod > 0).any()):
                 lod = None  # nothing minified: skip building the pyramid
+        maps = self.maps_list()
+        if lod is not None and torch.is_grad_enabled() and any(m.requires_grad for m in maps):
+            # Maps that require grad get a fresh pyramid every call: built and sampled together, with a
+            # backward that only touches the levels the fragments read (see mipmap.sample_pyramid).
+            return sample_pyramid(maps, fragments.image_idx, uv, lod, self.padding_mode, self.align_corners,
+                                  self.sampling_mode)
         table = self._texel_table(lod is not None)
         return sample_points(table, fragments.image_idx, uv, lod, self.padding_mode, self.align_corners,
                              self.sampling_mode)
