@@ -96,7 +96,8 @@ class _FusedMipSample(torch.autograd.Function):
         g_tex, g_uv = sample_backward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv)
         g_maps = [None] * len(sizes)
         if need_tex:
-            for i, gm in enumerate(table_adjoint(g_tex, sizes, lowest, offsets)):
+            # In place: a map stored from level 0 gets a view of g_tex (no second map-sized buffer).
+            for i, gm in enumerate(table_adjoint(g_tex, sizes, lowest, offsets, in_place=True)):
                 if need_maps[i]:
                     g_maps[i] = torch.from_numpy(gm).view(sizes[i][0][0], sizes[i][0][1], -1)
         gu = torch.from_numpy(g_uv) if need_uv else None
