@@ -73,14 +73,17 @@ class _FusedMipSample(torch.autograd.Function):
         lo = lod.detach().to(u.dtype).contiguous() if use_lod else u.new_zeros((1,))
         lowest = lowest_levels(lo, use_lod, idx, rows, sizes)
         offsets, T = level_layout(sizes, lowest)
-        table = build_table(maps, sizes, lowest, offsets, T)
+        # The first map's level 0, when sampled, is read in place (rows [0, Ht Wt) of the table).
+        base = maps[0].detach().reshape(-1, maps[0].shape[-1]).contiguous() if lowest[0] == 0 else None
+        table = build_table(maps, sizes, lowest, offsets, T, 0 if base is None else base.shape[0])
         # Per image (N, L) placement; levels past a small map's last one repeat the last (never read).
         pad = lambda x: x + x[-1:] * (L - len(x))  # noqa: E731
         t = lambda x: torch.tensor(x, dtype=torch.int64)  # noqa: E731
         meta = [t([pad(offsets[r]) for r in rows]), t([pad([h for h, _ in sizes[r]]) for r in rows]),
                 t([pad([w for _, w in sizes[r]]) for r in rows]), t([len(sizes[r]) for r in rows])]
-        out = run_forward(table, u, idx, lo, use_lod, meta, mode, ac, nearest)
-        ctx.save_for_backward(table, u, idx, lo, *meta)
+        out = run_forward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, base)
+        # base is a detached view of an input: saving it keeps autograd's check against in-place edits.
+        ctx.save_for_backward(table, u, idx, lo, base, *meta)
         ctx.layout = (sizes, lowest, offsets)
         ctx.flags = (use_lod, mode, ac, nearest)
         return out
@@ -88,12 +91,13 @@ class _FusedMipSample(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out):
-        table, u, idx, lo, *meta = ctx.saved_tensors
+        table, u, idx, lo, base, *meta = ctx.saved_tensors
         sizes, lowest, offsets = ctx.layout
         use_lod, mode, ac, nearest = ctx.flags
         need_maps = ctx.needs_input_grad[7:]
         need_tex, need_uv = any(need_maps), ctx.needs_input_grad[0] and not nearest
-        g_tex, g_uv = sample_backward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv)
+        g_tex, g_uv = sample_backward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv,
+                                      base)
         g_maps = [None] * len(sizes)
         if need_tex:
             # In place: a map stored from level 0 gets a view of g_tex (no second map-sized buffer).

@@ -135,23 +135,26 @@ def level_layout(sizes: Sequence[List[Tuple[int, int]]], lowest: Sequence[int]) 
     return offsets, start
 
 
-def build_table(maps: Sequence[torch.Tensor], sizes, lowest: Sequence[int], offsets, T: int) -> torch.Tensor:
-    """(T, C) table of :func:`level_layout`: levels ``lowest[i]`` and up of every map's pyramid (no gradient).
-    Levels below ``lowest[i]`` are built only as the temporaries that lead to it (level 0 is read in place)."""
+def build_table(maps: Sequence[torch.Tensor], sizes, lowest: Sequence[int], offsets, T: int, skip: int = 0
+                ) -> torch.Tensor:
+    """(T - skip, C): rows [skip, T) of the table of :func:`level_layout` (levels ``lowest[i]`` and up of every
+    map's pyramid; no gradient). Levels below ``lowest[i]`` are built only as the temporaries that lead to it
+    (level 0 is read in place). ``skip``: 0, or the size of the first map's level 0 (the caller reads that
+    map in place instead of a copy: a fresh buffer's page faults cost more than the copy itself)."""
     C = int(maps[0].shape[-1])
-    table = torch.empty((T, C), dtype=maps[0].dtype)
+    table = torch.empty((T - skip, C), dtype=maps[0].dtype)
     tn = table.numpy()
-    for m, o, lv, lo in zip(maps, offsets, sizes, lowest):
+    for i, (m, o, lv, lo) in enumerate(zip(maps, offsets, sizes, lowest)):
         h0, w0 = lv[0]
         a, a_off = m.detach().reshape(h0 * w0, C).numpy(), 0
-        if lo == 0:
-            _copy(a, tn, o[0])
+        if lo == 0 and not (i == 0 and skip):
+            _copy(a, tn, o[0] - skip)
         for l in range(1, len(lv)):
             (H, W), (h, w) = lv[l - 1], lv[l]
             if l < lo:
                 b, b_off = np.empty((h * w, C), dtype=tn.dtype), 0
             else:
-                b, b_off = tn, o[l]
+                b, b_off = tn, o[l] - skip
             _down(a, a_off, H, W, b, b_off, h, w)
             a, a_off = b, b_off
     return table

@@ -71,6 +71,13 @@ def _taps(x, y, h, w, off, mode, ac, nearest):
 
 
 @numba.njit(cache=True, inline="always")
+def _texel(texels, base, nbase, r, c):
+    """Row r, channel c of the texel table whose rows [0, nbase) are ``base`` (a map read in place, not
+    copied into the table) and rows [nbase, T) are ``texels[r - nbase]``."""
+    return base[r, c] if r < nbase else texels[r - nbase, c]
+
+
+@numba.njit(cache=True, inline="always")
 def _levels(lod, use_lod, nlev):
     """(level l0, blend weight t of level l0 + 1) as sample_points: lam = min(max(lod, 0), top)."""
     if not use_lod:
@@ -86,7 +93,7 @@ def _levels(lod, use_lod, nlev):
 
 
 @numba.njit(cache=True, parallel=True)
-def _forward(texels, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest, out):
+def _forward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest, out):
     C = texels.shape[1]
     for p in prange(map_idx.shape[0]):
         n = map_idx[p]
@@ -103,12 +110,12 @@ def _forward(texels, map_idx, uv, lod, use_lod, offset, height, width, nlev, mod
             a, b, cc, d, av, bv, cv, dv, fx, fy = _taps(x, y, h, w, off, mode, ac, nearest)
             for c in range(C):
                 if nearest:
-                    val = texels[a, c] if av else 0.0
+                    val = _texel(texels, base, nbase, a, c) if av else 0.0
                 else:
-                    ta = texels[a, c] if av else 0.0
-                    tb = texels[b, c] if bv else 0.0
-                    tc = texels[cc, c] if cv else 0.0
-                    td = texels[d, c] if dv else 0.0
+                    ta = _texel(texels, base, nbase, a, c) if av else 0.0
+                    tb = _texel(texels, base, nbase, b, c) if bv else 0.0
+                    tc = _texel(texels, base, nbase, cc, c) if cv else 0.0
+                    td = _texel(texels, base, nbase, d, c) if dv else 0.0
                     top = ta + fx * (tb - ta)
                     bot = tc + fx * (td - tc)
                     val = top + fy * (bot - top)
@@ -116,9 +123,10 @@ def _forward(texels, map_idx, uv, lod, use_lod, offset, height, width, nlev, mod
 
 
 @numba.njit(cache=True, parallel=True)
-def _backward(texels, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest, g_out,
-              need_tex, need_uv, n_chunks, g_tex, g_uv):
-    """g_tex: (n_chunks, T, C) zeros (one accumulator per chunk of points); g_uv: (P, 2) written per point."""
+def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest,
+              g_out, need_tex, need_uv, n_chunks, g_tex, g_uv):
+    """g_tex: (n_chunks, T, C) zeros (one accumulator per chunk of points, rows of the whole table, ``base``'s
+    included); g_uv: (P, 2) written per point."""
     P = map_idx.shape[0]
     C = texels.shape[1]
     per = (P + n_chunks - 1) // n_chunks
@@ -153,10 +161,10 @@ def _backward(texels, map_idx, uv, lod, use_lod, offset, height, width, nlev, mo
                         if dv:
                             gt[d, c] += g * fx * fy
                     if need_uv:
-                        ta = texels[a, c] if av else 0.0
-                        tb = texels[b, c] if bv else 0.0
-                        tc = texels[cc, c] if cv else 0.0
-                        td = texels[d, c] if dv else 0.0
+                        ta = _texel(texels, base, nbase, a, c) if av else 0.0
+                        tb = _texel(texels, base, nbase, b, c) if bv else 0.0
+                        tc = _texel(texels, base, nbase, cc, c) if cv else 0.0
+                        td = _texel(texels, base, nbase, d, c) if dv else 0.0
                         top = ta + fx * (tb - ta)
                         bot = tc + fx * (td - tc)
                         gu += g * ((tb - ta) * (1.0 - fy) + (td - tc) * fy) * dxdu
@@ -192,21 +200,31 @@ class _FusedSample(torch.autograd.Function):
         return gt, gu, None, None, None, None, None, None, None, None, None
 
 
-def run_forward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest) -> torch.Tensor:
+def run_forward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, base=None) -> torch.Tensor:
     """(P, C) samples of the (T, C) table ``tx`` (:class:`_FusedSample`'s forward, tensors already detached,
-    contiguous and of one dtype; ``meta`` the (offset, height, width, num_levels) placement)."""
+    contiguous and of one dtype; ``meta`` the (offset, height, width, num_levels) placement). With ``base``
+    (B, C), the table's rows [0, B) are ``base`` and ``tx`` holds rows [B, T) (a map read in place)."""
     out = torch.empty((idx.shape[0], tx.shape[1]), dtype=tx.dtype)
     if idx.numel() and tx.shape[1]:
-        _forward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta), mode, ac,
+        _forward(tx.numpy(), *_base(tx, base), idx.numpy(), u.numpy(), lo.numpy(), use_lod,
+                 *(m.numpy() for m in meta), mode, ac,
                  nearest, out.numpy())
     return out
 
 
-def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv):
+def _base(tx, base):
+    """(base array, nbase) kernel arguments: a (1, C) dummy and 0 without a base."""
+    if base is None:
+        return np.zeros((1, tx.shape[1]), dtype=tx.numpy().dtype), 0
+    return base.numpy(), int(base.shape[0])
+
+
+def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv, base=None):
     """Gradients of :func:`run_forward`: (T, C) w.r.t. the table (None unless ``need_tex``) and (P, 2) w.r.t.
     ``uv`` (zeros unless ``need_uv``), as numpy arrays. The cost of the table gradient is its size (zeroing,
     page faults, summing), not the taps: callers keep T to the rows that can be touched (``_mip_sample``)."""
-    P, T, C = idx.shape[0], tx.shape[0], tx.shape[1]
+    P, C = idx.shape[0], tx.shape[1]
+    T = tx.shape[0] + (0 if base is None else base.shape[0])
     g = g_out.to(tx.dtype).contiguous()
     # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
     # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
@@ -219,7 +237,8 @@ def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, nee
     g_tex = np.zeros((n_chunks, T, C) if need_tex else (1, 1, C), dtype=dt)
     g_uv = np.zeros((P, 2), dtype=dt)
     if P and C and (need_tex or need_uv):
-        _backward(tx.numpy(), idx.numpy(), u.numpy(), lo.numpy(), use_lod, *(m.numpy() for m in meta), mode, ac,
+        _backward(tx.numpy(), *_base(tx, base), idx.numpy(), u.numpy(), lo.numpy(), use_lod,
+                  *(m.numpy() for m in meta), mode, ac,
                   nearest, g.numpy(), need_tex, need_uv, n_chunks, g_tex, g_uv)
     if not need_tex:
         return None, g_uv
