@@ -122,17 +122,39 @@ def _forward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wid
                 out[p, c] += wl * val
 
 
+@numba.njit(cache=True, inline="always")
+def _add(gt, r, c, v, r0, r1):
+    if r >= r0 and r < r1:
+        gt[r, c] += v
+
+
 @numba.njit(cache=True, parallel=True)
 def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest,
-              g_out, need_tex, need_uv, n_chunks, g_tex, g_uv):
-    """g_tex: (n_chunks, T, C) zeros (one accumulator per chunk of points, rows of the whole table, ``base``'s
-    included); g_uv: (P, 2) written per point."""
+              g_out, need_tex, need_uv, parts, g_tex, g_uv):
+    """Gradients w.r.t. the table (g_tex) and ``uv`` (g_uv (P, 2), written per point), in parallel parts.
+    ``parts`` (n_parts, 5) int64: part i accumulates into ``g_tex[parts[i, 0]]`` the taps that land in rows
+    [parts[i, 1], parts[i, 2]) of the points [parts[i, 3], parts[i, 4]), and writes g_uv for its own chunk
+    of points, the i-th of n_parts equal chunks. Two splits (:func:`_parts`):
+
+    - by points: part i owns accumulator i (g_tex (n_parts, T, C) zeros, summed by the caller), all rows;
+    - by rows: one accumulator (g_tex (1, T, C) zeros); part i reads all points but computes and writes only
+      the taps in its rows (disjoint: no copy, no sum, no race); it skips levels outside its rows.
+
+    Rows are those of the whole table (``base``'s included)."""
     P = map_idx.shape[0]
     C = texels.shape[1]
-    per = (P + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        gt = g_tex[ch]
-        for p in range(ch * per, min(P, (ch + 1) * per)):
+    n_parts = parts.shape[0]
+    per = (P + n_parts - 1) // n_parts
+    for part in prange(n_parts):
+        gt = g_tex[parts[part, 0]]
+        r0 = parts[part, 1]
+        r1 = parts[part, 2]
+        own0 = part * per
+        own1 = min(P, (part + 1) * per)
+        for p in range(parts[part, 3], parts[part, 4]):
+            own = p >= own0 and p < own1
+            if not own and not need_tex:
+                continue
             n = map_idx[p]
             l0, t = _levels(lod[p] if use_lod else 0.0, use_lod, nlev[n])
             gu = 0.0
@@ -141,26 +163,30 @@ def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wi
                 if j == 1 and not t > 0.0:
                     break
                 lev = l0 + j
-                wl = (1.0 - t) if j == 0 else t
                 h, w, off = height[n, lev], width[n, lev], offset[n, lev]
+                tex = need_tex and off < r1 and off + h * w > r0
+                uvg = need_uv and own
+                if not tex and not uvg:
+                    continue
+                wl = (1.0 - t) if j == 0 else t
                 x, y, dxdu, dydv = _coords(uv[p, 0], uv[p, 1], h, w, mode, ac)
                 a, b, cc, d, av, bv, cv, dv, fx, fy = _taps(x, y, h, w, off, mode, ac, nearest)
                 for c in range(C):
                     g = g_out[p, c] * wl
                     if nearest:
-                        if av and need_tex:
-                            gt[a, c] += g
+                        if av and tex:
+                            _add(gt, a, c, g, r0, r1)
                         continue
-                    if need_tex:
+                    if tex:
                         if av:
-                            gt[a, c] += g * (1.0 - fx) * (1.0 - fy)
+                            _add(gt, a, c, g * (1.0 - fx) * (1.0 - fy), r0, r1)
                         if bv:
-                            gt[b, c] += g * fx * (1.0 - fy)
+                            _add(gt, b, c, g * fx * (1.0 - fy), r0, r1)
                         if cv:
-                            gt[cc, c] += g * (1.0 - fx) * fy
+                            _add(gt, cc, c, g * (1.0 - fx) * fy, r0, r1)
                         if dv:
-                            gt[d, c] += g * fx * fy
-                    if need_uv:
+                            _add(gt, d, c, g * fx * fy, r0, r1)
+                    if uvg:
                         ta = _texel(texels, base, nbase, a, c) if av else 0.0
                         tb = _texel(texels, base, nbase, b, c) if bv else 0.0
                         tc = _texel(texels, base, nbase, cc, c) if cv else 0.0
@@ -169,9 +195,60 @@ def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wi
                         bot = tc + fx * (td - tc)
                         gu += g * ((tb - ta) * (1.0 - fy) + (td - tc) * fy) * dxdu
                         gv += g * (bot - top) * dydv
-            if need_uv:
+            if need_uv and own:
                 g_uv[p, 0] = gu
                 g_uv[p, 1] = gv
+
+
+@numba.njit(cache=True, parallel=True)
+def _level_counts(lod, use_lod, map_idx, nlev, n_chunks, out):
+    """out (n_chunks, N, L) zeros: per chunk of points, the tap weight (1 - t or t) points of image n put on
+    level l (to balance the row parts of :func:`_backward`)."""
+    P = map_idx.shape[0]
+    per = (P + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        for p in range(ch * per, min(P, (ch + 1) * per)):
+            n = map_idx[p]
+            l0, t = _levels(lod[p] if use_lod else 0.0, use_lod, nlev[n])
+            out[ch, n, l0] += 1.0 - t
+            if t > 0.0:
+                out[ch, n, l0 + 1] += t
+
+
+def _parts(P, T, n_parts, rows=None):
+    """(n_parts, 5) ``parts`` of :func:`_backward`: split by points, or by ``rows`` ((n_parts + 1,) bounds)."""
+    per = (P + n_parts - 1) // n_parts
+    out = np.zeros((n_parts, 5), dtype=np.int64)
+    for i in range(n_parts):
+        if rows is None:
+            out[i] = (i, 0, T, min(P, i * per), min(P, (i + 1) * per))
+        else:
+            out[i] = (0, rows[i], rows[i + 1], 0, P)
+    return out
+
+
+def _row_parts(lo, use_lod, idx, meta, T, n_parts):
+    """(n_parts + 1,) int64 row bounds splitting [0, T) into parts of about equal tap count, from the points'
+    count per (map, level), each level's taps taken as spread evenly over its rows."""
+    offset, height, width, nlev = (m.numpy() for m in meta)
+    N, L = offset.shape
+    k = max(1, min(numba.get_num_threads(), idx.shape[0] // 16384))
+    counts = np.zeros((k, N, L))
+    _level_counts(lo.numpy(), use_lod, idx.numpy(), nlev, k, counts)
+    per_row = {}  # level start row -> (rows, taps); images sharing a map share its levels
+    for n, l in zip(*np.nonzero(counts.sum(0))):
+        o, r = int(offset[n, l]), int(height[n, l] * width[n, l])
+        per_row[o] = (r, per_row.get(o, (r, 0.0))[1] + float(counts[:, n, l].sum()))
+    total = sum(c for _, c in per_row.values())
+    bounds, acc, goal = [0], 0.0, total / n_parts
+    for o in sorted(per_row):
+        r, c = per_row[o]
+        while len(bounds) < n_parts and acc + c >= goal * len(bounds):
+            cut = o + int(r * (goal * len(bounds) - acc) / c) if c > 0 else o
+            bounds.append(min(max(cut, bounds[-1]), T))
+        acc += c
+    bounds += [T] * (n_parts + 1 - len(bounds))
+    return np.array(bounds, dtype=np.int64)
 
 
 class _FusedSample(torch.autograd.Function):
@@ -226,23 +303,24 @@ def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, nee
     P, C = idx.shape[0], tx.shape[1]
     T = tx.shape[0] + (0 if base is None else base.shape[0])
     g = g_out.to(tx.dtype).contiguous()
-    # One texel-gradient accumulator per chunk of points: zeroing and summing a copy of the table per
-    # extra chunk (~1 ns per texel channel) pays once the points (~100 ns each, split across the
-    # threads) number more than about an eighth of the texels.
-    # (Without a table gradient the chunks only split the points across the threads.)
-    n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
-    if need_tex and 8 * P <= T:
-        n_chunks = 1
+    # Parts of the work on parallel threads. With a table gradient, either one accumulator copy per chunk of
+    # points (zeroing and summing a copy of the table, ~1 ns per texel channel, pays once the points, ~100 ns
+    # each, number more than about an eighth of the texels), or else one accumulator split by rows: every
+    # part reads all points but computes and writes only the taps in its rows (no copy at all).
+    n_parts = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
+    by_rows = need_tex and n_parts > 1 and 8 * P <= T
+    n_acc = 1 if by_rows or not need_tex else n_parts
     dt = tx.numpy().dtype
-    g_tex = np.zeros((n_chunks, T, C) if need_tex else (1, 1, C), dtype=dt)
+    g_tex = np.zeros((n_acc, T, C) if need_tex else (1, 1, C), dtype=dt)
     g_uv = np.zeros((P, 2), dtype=dt)
+    rows = _row_parts(lo, use_lod, idx, meta, T, n_parts) if by_rows else None
     if P and C and (need_tex or need_uv):
         _backward(tx.numpy(), *_base(tx, base), idx.numpy(), u.numpy(), lo.numpy(), use_lod,
-                  *(m.numpy() for m in meta), mode, ac,
-                  nearest, g.numpy(), need_tex, need_uv, n_chunks, g_tex, g_uv)
+                  *(m.numpy() for m in meta), mode, ac, nearest, g.numpy(), need_tex, need_uv,
+                  _parts(P, T, n_parts, rows), g_tex, g_uv)
     if not need_tex:
         return None, g_uv
-    return (torch.from_numpy(g_tex).sum(0).numpy() if n_chunks > 1 else g_tex[0]), g_uv
+    return (torch.from_numpy(g_tex).sum(0).numpy() if n_acc > 1 else g_tex[0]), g_uv
 
 
 def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, padding_mode: str,
