@@ -160,36 +160,32 @@ def build_table(maps: Sequence[torch.Tensor], sizes, lowest: Sequence[int], offs
     return table
 
 
-def table_adjoint(g: np.ndarray, sizes, lowest: Sequence[int], offsets, in_place: bool = False
-                  ) -> List[np.ndarray]:
-    """The maps' gradients (each (Ht_i Wt_i, C)) from the gradient ``g`` (T, C) of a :func:`build_table`
-    table: coarse to fine, acc_l = g_l + up(acc_{l+1}) down to level ``lowest[i]``; below it levels have no
-    gradient of their own, so acc_0 = up^l(acc_l), in one pass for exact 2 x 2 pyramids.
+def table_adjoint(g: np.ndarray, sizes, lowest: Sequence[int], offsets) -> List[np.ndarray]:
+    """The maps' gradients (each (Ht_i Wt_i, C), fresh arrays) from the gradient ``g`` (T, C) of a
+    :func:`build_table` table: coarse to fine, acc_l = g_l + up(acc_{l+1}) down to level ``lowest[i]``; below
+    it levels have no gradient of their own, so acc_0 = up^l(acc_l), in one pass for exact 2 x 2 pyramids.
 
-    ``in_place``: acc_l overwrites g_l (the pass is elementwise, so this is safe), and a map stored from
-    level 0 gets a *view* of ``g`` as its gradient: no buffer but ``g`` itself for those maps. Otherwise
-    ``g`` is left alone and the gradients are fresh arrays."""
+    (Out of place on purpose: adjoining in place in ``g`` and handing out views of it measured slower in a
+    render loop, as the (T, C) buffer then outlives the call and every call faults in a fresh one.)"""
     C = g.shape[1]
     grads = []
     for o, lv, lo in zip(offsets, sizes, lowest):
         h, w = lv[-1]
-        acc, own = g[o[-1]: o[-1] + h * w], in_place
+        acc, fresh = g[o[-1]: o[-1] + h * w], False
         for l in range(len(lv) - 2, -1, -1):
             H, W = lv[l]
+            out = np.empty((H * W, C), dtype=g.dtype)
             if l >= lo:
-                fine = g[o[l]: o[l] + H * W]
-                out = fine if in_place else np.empty((H * W, C), dtype=g.dtype)
-                _up(fine, True, acc, H, W, h, w, out)
+                _up(g[o[l]: o[l] + H * W], True, acc, H, W, h, w, out)
             elif lv[0] == (h << (l + 1), w << (l + 1)):
                 out = np.empty((lv[0][0] * lv[0][1], C), dtype=g.dtype)
                 _up_pow2(acc, lv[0][0], lv[0][1], w, l + 1, out)
-                acc, own = out, True
+                acc, fresh = out, True
                 break
             else:
-                out = np.empty((H * W, C), dtype=g.dtype)
                 _up(acc, False, acc, H, W, h, w, out)
-            acc, h, w, own = out, H, W, True
-        grads.append(acc if own else acc.copy())
+            acc, h, w, fresh = out, H, W, True
+        grads.append(acc if fresh else acc.copy())
     return grads
 
 

@@ -298,8 +298,9 @@ def _base(tx, base):
 
 def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv, base=None):
     """Gradients of :func:`run_forward`: (T, C) w.r.t. the table (None unless ``need_tex``) and (P, 2) w.r.t.
-    ``uv`` (zeros unless ``need_uv``), as numpy arrays. The cost of the table gradient is its size (zeroing,
-    page faults, summing), not the taps: callers keep T to the rows that can be touched (``_mip_sample``)."""
+    ``uv`` (zeros unless ``need_uv``), as numpy arrays. A large part of the cost is the table gradient's
+    size (zeroing, page faults, summing copies): callers keep T to the rows that can be touched
+    (``_mip_sample``)."""
     P, C = idx.shape[0], tx.shape[1]
     T = tx.shape[0] + (0 if base is None else base.shape[0])
     g = g_out.to(tx.dtype).contiguous()
