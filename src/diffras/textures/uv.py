@@ -296,7 +296,7 @@ class TexturesUV(TexturesBase):
         (``fragments.face_idx`` order). Image n of ``fragments`` samples map n. ``meshes`` maps packed
         faces to per-mesh rows of ``faces_uvs`` (needed for padded input when meshes have fewer faces
         than the padded size)."""
-        p2f, _ = _fragment_inputs(fragments, len(self))
+        p2f, _ = _fragment_inputs(fragments, len(self), bary=False)
         fragments = as_fragments(fragments)
         corner_uvs, _ = self._faces_uvs_packed_coords(meshes)
         slot, face = fragments.slot_idx, fragments.face_idx
