@@ -99,7 +99,7 @@ def test_fused_render_float32_close_to_torch_path():
 @pytest.mark.parametrize("shader_cls", [SoftPhongShader, HardPhongShader])
 def test_shading_never_builds_dense_fragment_fields(texture, shader_cls):
     """The shaders read the packed fragment values only: the rasterizer's packed Fragments must come out of a
-    whole render with no dense zbuf / bary_coords / dists built (each is N H W K floats, x3 for bary; the
+    whole render with no dense pix_to_face / zbuf / bary_coords / dists built (each is N H W K floats, x3 for bary; the
     texture samplers once built a dense bary_coords, 200 MiB for 8 views at 512^2, K = 8, read by nothing)."""
     from diffras.shading import TexturesAtlas
     from diffras.structures import Meshes
@@ -120,3 +120,8 @@ def test_shading_never_builds_dense_fragment_fields(texture, shader_cls):
     img = shader_cls(cameras=cams)(frags, mesh)
     assert img[..., 3].sum() > 0
     assert frags._dense is None or all(t is None for t in frags._dense)
+    assert frags._p2f is None  # nor the dense pix_to_face (the rasterizer keeps the packed lists only)
+    # ... which is still there, equal to the packed lists, for whoever reads it.
+    p2f = frags.pix_to_face
+    assert p2f.shape == frags.shape and int((p2f >= 0).sum()) == frags.num_filled
+    assert torch.equal(p2f.reshape(-1)[frags.slot_idx], frags.face_idx)

@@ -18,6 +18,7 @@ import torch
 from numba import prange
 from torch.autograd.function import once_differentiable
 
+
 _EPS = 1e-6
 _MAX_CHUNKS = 8
 _PAD = 16
@@ -43,18 +44,6 @@ def _unit_grad(g0, g1, g2, y0, y1, y2, d, live):
 @numba.njit(cache=True, inline="always")
 def _row(B, n):
     return n if B > 1 else 0
-
-
-@numba.njit(cache=True, inline="always")
-def _quot(a, d, inv):
-    """``a // d`` for 0 <= a < 2^52, d >= 1 with ``inv = 1 / d``: a float multiply and a correction instead of
-    a 64-bit integer division (~40 cycles, paid per fragment)."""
-    q = int(a * inv)
-    if q * d > a:
-        q -= 1
-    elif (q + 1) * d <= a:
-        q += 1
-    return q
 
 
 @numba.njit(cache=True, inline="always")
@@ -101,9 +90,8 @@ def _geometry(px, py, pz, n, is_point, l_pos, cam):
 def _forward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif,
              m_spec, m_shin, cam, out):
     C = tex.shape[1]
-    inv = 1.0 / img_div
     for p in prange(face.shape[0]):
-        n = _quot(img_src[p], img_div, inv)
+        n = img_src[p] // img_div
         px, py, pz, nx0, ny0, nz0 = _interp(attr, corner, bary, face[p], p)
         dx, dy, dz, vx, vy, vz = _geometry(px, py, pz, n, is_point, l_pos, cam)
         nx, ny, nz, _, _ = _unit(nx0, ny0, nz0)
@@ -160,7 +148,6 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
     C = tex.shape[1]
     J = corner.shape[1]
     per = (P + n_chunks - 1) // n_chunks
-    inv = 1.0 / img_div
     for ch in prange(n_chunks):
         # Fragments come sorted by image, so the property gradients are summed per run of one image (in
         # registers and these small arrays) and added once per run.
@@ -170,7 +157,7 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
         s_rest = np.zeros(7)  # shininess, camera (3), light position (3)
         n_run = -1
         for p in range(ch * per, min(P, (ch + 1) * per)):
-            n = _quot(img_src[p], img_div, inv)
+            n = img_src[p] // img_div
             if n != n_run:
                 if n_run >= 0:
                     _flush(ch, n_run, C, s_amb, s_dif, s_spec, s_rest, l_amb, l_dif, l_spec, m_amb, m_dif, m_spec,

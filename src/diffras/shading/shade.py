@@ -60,7 +60,7 @@ def sample_texels(meshes: Any, fragments: Any) -> torch.Tensor:
     scattered)."""
     fragments = as_fragments(fragments)
     vals = sample_texels_packed(meshes, fragments)
-    return scatter_packed(vals, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
+    return scatter_packed(vals, fragments.slot_idx, fragments.shape, 0.0)
 
 
 def _check_batches(N: int, lights: Any, materials: Any, camera_position: torch.Tensor) -> None:
@@ -119,8 +119,8 @@ def _packed_texels(texels: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """(P, C) texels of the filled fragments from (P, C) packed or (N, H, W, K, C) dense ``texels``."""
     if texels.dim() == 2 and texels.shape[0] == fragments.num_filled:
         return texels
-    if texels.shape[:4] != fragments.pix_to_face.shape or texels.dim() != 5:
-        raise ValueError(f"texels: expected shape {tuple(fragments.pix_to_face.shape)} + (C,) or "
+    if tuple(texels.shape[:4]) != fragments.shape or texels.dim() != 5:
+        raise ValueError(f"texels: expected shape {fragments.shape} + (C,) or "
                          f"({fragments.num_filled}, C), got {tuple(texels.shape)}")
     return texels.reshape(-1, texels.shape[-1])[fragments.slot_idx]
 
@@ -136,7 +136,7 @@ def _lit_faces(attr: torch.Tensor, corner: torch.Tensor, fragments: Fragments, b
     if _fusable(attr, bary, tex, lights, cam, materials):
         from ._lighting_numba import fused_phong_faces
 
-        N, H, W, K = fragments.pix_to_face.shape
+        N, H, W, K = fragments.shape
         return fused_phong_faces(attr, corner, fragments.face_idx, bary, fragments.slot_idx, H * W * K, tex, lights,
                                  materials, cam)
     if corner.shape[1] == 1:
@@ -182,7 +182,7 @@ def gouraud_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, mater
 
 
 def _scatter(values: torch.Tensor, fragments: Fragments) -> torch.Tensor:
-    return scatter_packed(values, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
+    return scatter_packed(values, fragments.slot_idx, fragments.shape, 0.0)
 
 
 def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,

@@ -103,8 +103,11 @@ class TexturesAtlas(TexturesBase):
 
     def _checked_atlas(self, fragments: Any, meshes: Optional[Any], dense: bool = True):
         # The packed path reads bary_packed (whose shape Fragments checks), never the dense bary_coords.
-        p2f, bary = _fragment_inputs(fragments, len(self), bary=dense)
+        p2f, bary = _fragment_inputs(fragments, len(self), dense=dense)
         a = self._packed_atlas(meshes)
+        if p2f is None:  # a packed Fragments: its faces are the filled slots'
+            check_index_range(fragments.face_idx, "fragments.pix_to_face", a.shape[0])
+            return a
         if dense and (not isinstance(bary, torch.Tensor) or bary.shape != p2f.shape + (3,)):
             raise ValueError(f"fragments.bary_coords: expected shape {tuple(p2f.shape) + (3,)}, got "
                              f"{getattr(bary, 'shape', type(bary).__name__)}")
