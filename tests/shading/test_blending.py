@@ -77,6 +77,15 @@ def test_softmax_per_image_planes_and_blendparams_defaults():
                             zfar=torch.tensor([10.0, 30.0], dtype=torch.float64))
     want = softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), np.array([0.5, 1.0]), np.array([10.0, 30.0]))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    # Per-image planes that are all equal (a camera batch's usual planes) take the scalar path: same values,
+    # and gradients still reach them when they require grad.
+    same = softmax_rgb_blend(colors, frag, bp, znear=torch.tensor([0.5, 0.5], dtype=torch.float64),
+                             zfar=torch.tensor([10.0, 10.0], dtype=torch.float64))
+    np.testing.assert_allclose(same.numpy(), softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), 0.5, 10.0),
+                               rtol=1e-10, atol=1e-12)
+    zf = torch.tensor([10.0, 10.0], dtype=torch.float64, requires_grad=True)
+    softmax_rgb_blend(colors, frag, bp, znear=0.5, zfar=zf).sum().backward()
+    assert zf.grad is not None and zf.grad.shape == (2,) and bool(zf.grad.ne(0).all())
     # Without planes the BlendParams' znear/zfar are used.
     bp2 = BlendParams(sigma=2e-4, gamma=0.1, znear=2.0, zfar=50.0)
     np.testing.assert_allclose(softmax_rgb_blend(colors, frag, bp2).numpy(),

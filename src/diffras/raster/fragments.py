@@ -415,9 +415,14 @@ def compute_fragments(
     if fused is None or not _FUSED[0]:
         fused = use_fused(face_verts)
     flat = pix_to_face.reshape(-1)
-    slot = torch.nonzero(flat >= 0).squeeze(1)
-    faces = flat[slot]
     N, H, W, K = pix_to_face.shape
+    if fused and flat.dtype == torch.int64 and flat.device.type == "cpu":
+        from ._fragments_numba import filled_slots
+
+        slot, faces = filled_slots(flat)
+    else:
+        slot = torch.nonzero(flat >= 0).squeeze(1)
+        faces = flat[slot]
     if fused:
         from ._fragments_numba import fused_fragments_packed
 

@@ -259,7 +259,14 @@ def keep_covering_face(
     if covering is None or pix_to_face.numel() == 0:
         return pix_to_face
     if keep:
-        pix_to_face[..., -1] = torch.where(lost, covering, pix_to_face[..., -1])
+        if pix_to_face.is_contiguous():
+            # Few pixels lose their covering face: write those slots only (a dense where + copy of the
+            # (N, H, W) last slots cost ~10 ms for 8 views at 512^2).
+            sel = lost.reshape(-1).nonzero().squeeze(1)
+            K = pix_to_face.shape[-1]
+            pix_to_face.view(-1)[sel * K + (K - 1)] = covering.reshape(-1)[sel]
+        else:
+            pix_to_face[..., -1] = torch.where(lost, covering, pix_to_face[..., -1])
     else:
         warn_lost_covering(int(lost.sum()), pix_to_face.shape[-1])
     return pix_to_face

@@ -29,15 +29,15 @@ _SERIAL_WORK = 32768
 
 
 @numba.njit(cache=True, parallel=True)
-def _pixel_ranges(pix, begin, end):
-    """begin[q], end[q]: the run of packed entries of flat pixel q (begin == end when it has none).
-    ``begin``/``end`` come zeroed; ``pix`` (the entries' flat pixels) is non-decreasing."""
-    P = pix.shape[0]
+def _pixel_ranges(slots, K, begin, end):
+    """begin[q], end[q]: the run of packed entries of flat pixel q = slot // K (begin == end when it has none).
+    ``begin``/``end`` come zeroed; ``slots`` is increasing."""
+    P = slots.shape[0]
     for i in prange(P):
-        q = pix[i]
-        if i == 0 or pix[i - 1] != q:
+        q = slots[i] // K
+        if i == 0 or slots[i - 1] // K != q:
             begin[q] = i
-        if i == P - 1 or pix[i + 1] != q:
+        if i == P - 1 or slots[i + 1] // K != q:
             end[q] = i + 1
 
 
@@ -220,13 +220,13 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
             d_dists[i] = -d_p * p * f * inv_sigma
 
 
-def pixel_ranges(pix: np.ndarray, n_pixels: int):
-    """(begin, end), each (n_pixels,) int64: pixel q's entries are ``begin[q]:end[q]``."""
+def pixel_ranges(slots: np.ndarray, K: int, n_pixels: int):
+    """(begin, end), each (n_pixels,) int64: pixel q's entries (``slots // K == q``) are ``begin[q]:end[q]``."""
     begin = np.zeros(n_pixels, dtype=np.int64)
     end = np.zeros(n_pixels, dtype=np.int64)
-    if pix.shape[0]:
-        with serial_below(pix.shape[0], _SERIAL_WORK):
-            _pixel_ranges(pix, begin, end)
+    if slots.shape[0]:
+        with serial_below(slots.shape[0], _SERIAL_WORK):
+            _pixel_ranges(slots, K, begin, end)
     return begin, end
 
 
