@@ -251,10 +251,14 @@ class FusedBlend(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gout):
         colors, dists, zinv, bg = ctx.saved_tensors
-        gout = gout.contiguous()
-        d_colors = torch.zeros_like(colors)
-        d_dists = torch.zeros_like(dists)
-        d_zinv = torch.zeros_like(zinv)
+        # A loss like images.sum() sends a stride-0 expanded gradient: read it in place (the kernel takes any
+        # strides) rather than materialising the whole (n_pixels, C + 1) image.
+        gout = gout.to(colors.dtype)
+        rule = ctx.args[0]
+        # The softmax rule writes every fragment's gradients; hard and sigmoid only the nearest's colour.
+        d_colors = torch.empty_like(colors) if rule == SOFTMAX else torch.zeros_like(colors)
+        d_dists = torch.empty_like(dists)
+        d_zinv = torch.empty_like(zinv)
         bg_coef = torch.empty(gout.shape[0], dtype=gout.dtype)
         work = ctx.args[3].shape[0] + ctx.args[1].shape[0]
         with serial_below(work, _SERIAL_WORK):

@@ -276,13 +276,15 @@ class _FusedPhong(torch.autograd.Function):
         n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 1024 or 1, max(1, P // (8 * max(A, 1)))))
         need_bary = ctx.needs_input_grad[3] and J > 1
         g_attr = np.zeros((n_chunks, A, 6), dtype=np.float64)
-        g_bary = np.zeros((P, J) if need_bary else (0, J), dtype=np_dtype)
-        g_tex = np.zeros((P, tex.shape[1]), dtype=np_dtype)
+        # The kernel writes every fragment's entry (when it runs: P and C > 0).
+        alloc = np.empty if P and tex.shape[1] else np.zeros
+        g_bary = alloc((P, J) if need_bary else (0, J), dtype=np_dtype)
+        g_tex = alloc((P, tex.shape[1]), dtype=np_dtype)
         # 16 spare rows (>= 128 bytes) keep two threads' property accumulators off one cache line.
         acc = [np.zeros((n_chunks, t.shape[0] + _PAD) + tuple(t.shape[1:]), dtype=np.float64) for t in props]
         if P and tex.shape[1]:
             _backward(attr.numpy(), corner.numpy(), face.numpy(), bary.numpy(), img_src.numpy(), img_div, tex.numpy(),
-                      is_point, *(t.numpy() for t in props), g_out.to(attr.dtype).contiguous().numpy(), n_chunks,
+                      is_point, *(t.numpy() for t in props), g_out.to(attr.dtype).numpy(), n_chunks,
                       need_bary, g_attr, g_bary, g_tex, *acc)
         g_props = [torch.from_numpy(a.sum(0)[:t.shape[0]]).to(attr.dtype) for a, t in zip(acc, props)]
         ga = torch.from_numpy(g_attr.sum(0) if n_chunks > 1 else g_attr[0]).to(attr.dtype)
