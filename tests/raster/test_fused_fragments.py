@@ -90,3 +90,22 @@ def test_filled_slots_matches_mask_and_nonzero(n, fill):
     want = torch.nonzero(flat >= 0).squeeze(1)
     assert torch.equal(slot, want) and torch.equal(face, flat[want])
     assert slot.dtype == torch.int64 and face.dtype == torch.int64
+
+
+def test_listed_slots_reads_only_each_pixels_list():
+    """Packing from list lengths (the numba rasterizer's path) equals the mask + nonzero packing of the same
+    lists, whatever the slots past each list hold."""
+    from diffras.raster._fragments_numba import listed_slots
+
+    g = torch.Generator().manual_seed(3)
+    N, H, W, K = 2, 5, 7, 4
+    counts = torch.randint(0, K + 1, (N, H, W), generator=g, dtype=torch.int32)
+    lists = torch.randint(0, 100, (N, H, W, K), generator=g)
+    listed = torch.arange(K) < counts[..., None].long()
+    garbage = lists.masked_fill(~listed, 12345)  # what an uninitialised buffer might hold
+    slot, face = listed_slots(garbage.reshape(-1), counts.reshape(-1), K)
+    clean = lists.masked_fill(~listed, -1).reshape(-1)
+    want = torch.nonzero(clean >= 0).squeeze(1)
+    assert torch.equal(slot, want) and torch.equal(face, clean[want])
+    empty = listed_slots(garbage.reshape(-1), torch.zeros(N * H * W, dtype=torch.int32), K)
+    assert empty[0].numel() == 0 and empty[1].numel() == 0

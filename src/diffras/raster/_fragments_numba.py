@@ -273,6 +273,30 @@ def filled_slots(flat: torch.Tensor):
     return torch.from_numpy(slot), torch.from_numpy(face)
 
 
+@numba.njit(cache=True, parallel=True)
+def _listed(flat, counts, K, starts, slot, face):
+    for q in prange(counts.shape[0]):
+        j = starts[q]
+        for k in range(counts[q]):
+            slot[j + k] = q * K + k
+            face[j + k] = flat[q * K + k]
+
+
+def listed_slots(flat: torch.Tensor, counts: torch.Tensor, K: int):
+    """:func:`filled_slots` when pixel q's entries are exactly its first ``counts[q]`` ones (the rasterizer's
+    lists): reads those entries and the (N H W,) counts only, never the rest of ``flat``."""
+    c = counts.contiguous().numpy()
+    starts = np.zeros(c.shape[0], dtype=np.int64)
+    if c.shape[0] > 1:
+        np.cumsum(c[:-1], out=starts[1:])
+    P = int(starts[-1] + c[-1]) if c.shape[0] else 0
+    slot = np.empty(P, dtype=np.int64)
+    face = np.empty(P, dtype=np.int64)
+    if P:
+        _listed(flat.contiguous().numpy(), c, K, starts, slot, face)
+    return torch.from_numpy(slot), torch.from_numpy(face)
+
+
 class _FusedFragments(torch.autograd.Function):
     @staticmethod
     def forward(ctx, verts, faces, slot, face, shape, persp, clip):

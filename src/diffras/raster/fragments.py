@@ -394,6 +394,7 @@ def compute_fragments(
     clip_barycentric_coords: bool = False,
     fused: Optional[bool] = None,
     verts_faces: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    filled_per_pixel: Optional[torch.Tensor] = None,
 ) -> Fragments:
     """Differentiable :class:`Fragments` from a visibility result and the projected faces.
 
@@ -407,6 +408,8 @@ def compute_fragments(
             torch autograd (any device). ``fused_kernels(False)`` forces False.
         verts_faces: optional ``(verts (V, 3), faces (F, 3))`` with ``face_verts == verts[faces]``; the
             fused kernel then reads and differentiates ``verts`` directly (no (F, 3, 3) gradient).
+        filled_per_pixel: optional (N, H, W) int32 list lengths, from the rasterizer: each pixel's lists then
+            fill its first slots, and only those are read (the rest of ``pix_to_face`` may be uninitialised).
 
     Returns:
         :class:`Fragments` holding the packed values of the P filled slots (the dense view is built
@@ -416,7 +419,11 @@ def compute_fragments(
         fused = use_fused(face_verts)
     flat = pix_to_face.reshape(-1)
     N, H, W, K = pix_to_face.shape
-    if fused and flat.dtype == torch.int64 and flat.device.type == "cpu":
+    if filled_per_pixel is not None:
+        from ._fragments_numba import listed_slots
+
+        slot, faces = listed_slots(flat, filled_per_pixel.reshape(-1), K)
+    elif fused and flat.dtype == torch.int64 and flat.device.type == "cpu":
         from ._fragments_numba import filled_slots
 
         slot, faces = filled_slots(flat)
