@@ -76,8 +76,9 @@ class Fragments:
       ``image_idx[p] = n`` (all (P,) int64);
     - ``bary_packed[p] = bary_coords[n, y, x, k]`` (P, 3), ``zbuf_packed[p]`` (P,), ``dists_packed[p]`` (P,).
 
-    Built by the rasterizer from packed values (``Fragments.from_packed``), the dense ``zbuf``,
-    ``bary_coords`` and ``dists`` are scattered from them on first access and cached; built from dense
+    Built by the rasterizer from packed values (``Fragments.from_packed``), the dense ``pix_to_face``, ``zbuf``,
+    ``bary_coords`` and ``dists`` are scattered from them on first access and cached (the shaders never
+    access them: a render holds only the P packed entries; ``shape`` gives ``(N, H, W, K)``); built from dense
     tensors (``Fragments(pix_to_face, zbuf, bary_coords, dists)``, PyTorch3D's constructor), the packed
     values are gathered from them on first access. Either way both views agree and are differentiable
     with respect to vertex positions and camera parameters; ``pix_to_face`` carries no gradient.
