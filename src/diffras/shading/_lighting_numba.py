@@ -97,10 +97,12 @@ def _forward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l
         nx, ny, nz, _, _ = _unit(nx0, ny0, nz0)
         lx, ly, lz, _, _ = _unit(dx, dy, dz)
         cos = nx * lx + ny * ly + nz * lz
-        ux, uy, uz, _, _ = _unit(vx, vy, vz)
-        rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
-        s = ux * rx + uy * ry + uz * rz
-        a = s if (s > 0.0 and cos > 0.0) else 0.0
+        a = 0.0
+        if cos > 0.0:  # facing away (about half the fragments of a soft render): no highlight, skip the view ray
+            ux, uy, uz, _, _ = _unit(vx, vy, vz)
+            rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
+            s = ux * rx + uy * ry + uz * rz
+            a = s if s > 0.0 else 0.0
         shin = m_shin[_row(m_shin.shape[0], n)]
         apow = _pow(a, shin)
         rc = max(cos, 0.0)
@@ -169,10 +171,15 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
             nx, ny, nz, nd, nlive = _unit(nx0, ny0, nz0)
             lx, ly, lz, ld, llive = _unit(dx, dy, dz)
             cos = nx * lx + ny * ly + nz * lz
-            ux, uy, uz, ud, ulive = _unit(vx, vy, vz)
-            rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
-            s = ux * rx + uy * ry + uz * rz
-            a = s if (s > 0.0 and cos > 0.0) else 0.0
+            # As the forward: the view ray only matters with a highlight (a > 0 needs cos > 0 and s > 0).
+            a = 0.0
+            ux = uy = uz = ud = rx = ry = rz = 0.0
+            ulive = False
+            if cos > 0.0:
+                ux, uy, uz, ud, ulive = _unit(vx, vy, vz)
+                rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
+                s = ux * rx + uy * ry + uz * rz
+                a = s if s > 0.0 else 0.0
             shin = m_shin[_row(m_shin.shape[0], n)]
             apow = _pow(a, shin)
             rc = max(cos, 0.0)
@@ -194,21 +201,19 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
             # pow(a, shin): torch's conventions at a = 0 and shin = 0; a^(shin - 1) = a^shin / a for a > 0.
             if a != 0.0:
                 s_rest[0] += g_apow * apow * math.log(a)
-            if shin == 0.0:
-                g_a = 0.0
-            elif a > 0.0:
-                g_a = g_apow * shin * apow / a
-            else:
-                g_a = g_apow * shin * _pow(a, shin - 1.0)
+            # d a^shin / da = shin a^(shin - 1) = shin a^shin / a (used only where a > 0); 0 for shin = 0.
+            g_a = g_apow * shin * apow / a if (a > 0.0 and shin != 0.0) else 0.0
             g_cos = g_rc if cos > 0.0 else 0.0
-            g_s = g_a if (s > 0.0 and cos > 0.0) else 0.0
-            # s = u . r
-            gux, guy, guz = g_s * rx, g_s * ry, g_s * rz
-            grx, gry, grz = g_s * ux, g_s * uy, g_s * uz
-            # r = -l + 2 cos n
-            glx, gly, glz = -grx, -gry, -grz
-            g_cos += 2.0 * (grx * nx + gry * ny + grz * nz)
-            gnx, gny, gnz = 2.0 * cos * grx, 2.0 * cos * gry, 2.0 * cos * grz
+            gnx = gny = gnz = glx = gly = glz = gvx = gvy = gvz = 0.0
+            if a > 0.0:  # a = s here: the gradient through the highlight (zero without one)
+                # s = u . r
+                gux, guy, guz = g_a * rx, g_a * ry, g_a * rz
+                grx, gry, grz = g_a * ux, g_a * uy, g_a * uz
+                # r = -l + 2 cos n
+                glx, gly, glz = -grx, -gry, -grz
+                g_cos += 2.0 * (grx * nx + gry * ny + grz * nz)
+                gnx, gny, gnz = 2.0 * cos * grx, 2.0 * cos * gry, 2.0 * cos * grz
+                gvx, gvy, gvz = _unit_grad(gux, guy, guz, ux, uy, uz, ud, ulive)
             # cos = n . l
             gnx += g_cos * lx
             gny += g_cos * ly
@@ -216,7 +221,6 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
             glx += g_cos * nx
             gly += g_cos * ny
             glz += g_cos * nz
-            gvx, gvy, gvz = _unit_grad(gux, guy, guz, ux, uy, uz, ud, ulive)
             gdx, gdy, gdz = _unit_grad(glx, gly, glz, lx, ly, lz, ld, llive)
             gn0, gn1, gn2 = _unit_grad(gnx, gny, gnz, nx, ny, nz, nd, nlive)
             s_rest[1] += gvx
