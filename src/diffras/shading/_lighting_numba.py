@@ -88,7 +88,9 @@ def _geometry(px, py, pz, n, is_point, l_pos, cam):
 
 @numba.njit(cache=True, parallel=True)
 def _forward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif,
-             m_spec, m_shin, cam, out):
+             m_spec, m_shin, cam, out, apow_out):
+    """``out`` (P, C) the lit colours; ``apow_out`` (P,) each fragment's a^shininess, kept for the backward
+    (the pow is the costliest step of a lit fragment)."""
     C = tex.shape[1]
     for p in prange(face.shape[0]):
         n = img_src[p] // img_div
@@ -105,6 +107,7 @@ def _forward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l
             a = s if s > 0.0 else 0.0
         shin = m_shin[_row(m_shin.shape[0], n)]
         apow = _pow(a, shin)
+        apow_out[p] = apow
         rc = max(cos, 0.0)
         for c in range(C):
             amb = m_amb[_row(m_amb.shape[0], n), c] * l_amb[_row(l_amb.shape[0], n), c]
@@ -142,7 +145,7 @@ def _flush(ch, n, C, s_amb, s_dif, s_spec, s_rest, l_amb, l_dif, l_spec, m_amb, 
 
 @numba.njit(cache=True, parallel=True)
 def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif,
-              m_spec, m_shin, cam, g_out, n_chunks, need_bary, g_attr, g_bary, g_tex, a_lamb, a_ldif, a_lspec, a_lpos,
+              m_spec, m_shin, cam, apow_in, g_out, n_chunks, need_bary, need_shin, g_attr, g_bary, g_tex, a_lamb, a_ldif, a_lspec, a_lpos,
               a_mamb, a_mdif, a_mspec, a_shin, a_cam):
     """Per-fragment gradients g_bary (P, J), g_tex (P, C); ``g_attr`` (n_chunks, A, 6) and the a_* (n_chunks,
     B + _PAD, *) float64 zeros: one accumulator per chunk of fragments (no atomics)."""
@@ -181,7 +184,7 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
                 s = ux * rx + uy * ry + uz * rz
                 a = s if s > 0.0 else 0.0
             shin = m_shin[_row(m_shin.shape[0], n)]
-            apow = _pow(a, shin)
+            apow = apow_in[p]
             rc = max(cos, 0.0)
             ma, md, ms = _row(m_amb.shape[0], n), _row(m_dif.shape[0], n), _row(m_spec.shape[0], n)
             la, ldb, ls = _row(l_amb.shape[0], n), _row(l_dif.shape[0], n), _row(l_spec.shape[0], n)
@@ -199,7 +202,7 @@ def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, 
                 g_rc += gt * dif
                 g_apow += g * spec
             # pow(a, shin): torch's conventions at a = 0 and shin = 0; a^(shin - 1) = a^shin / a for a > 0.
-            if a != 0.0:
+            if a != 0.0 and need_shin:
                 s_rest[0] += g_apow * apow * math.log(a)
             # d a^shin / da = shin a^(shin - 1) = shin a^shin / a (used only where a > 0); 0 for shin = 0.
             g_a = g_apow * shin * apow / a if (a > 0.0 and shin != 0.0) else 0.0
@@ -261,24 +264,26 @@ class _FusedPhong(torch.autograd.Function):
         arrs = [t.detach().contiguous() for t in (attr, bary, tex) + props]
         idx = [t.contiguous() for t in (corner, face, img_src)]
         out = torch.empty((face.shape[0], tex.shape[1]), dtype=attr.dtype)
+        apow = torch.zeros((face.shape[0],), dtype=attr.dtype)
         if face.shape[0] and tex.shape[1]:
             _forward(arrs[0].numpy(), idx[0].numpy(), idx[1].numpy(), arrs[1].numpy(), idx[2].numpy(), img_div,
-                     arrs[2].numpy(), is_point, *(a.numpy() for a in arrs[3:]), out.numpy())
-        ctx.save_for_backward(*idx, *arrs)
+                     arrs[2].numpy(), is_point, *(a.numpy() for a in arrs[3:]), out.numpy(), apow.numpy())
+        ctx.save_for_backward(*idx, *arrs, apow)
         ctx.flags = (is_point, img_div)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out):
-        corner, face, img_src, attr, bary, tex, *props = ctx.saved_tensors
+        corner, face, img_src, attr, bary, tex, *props, apow = ctx.saved_tensors
         is_point, img_div = ctx.flags
         P, A, J = face.shape[0], attr.shape[0], corner.shape[1]
         np_dtype = attr.numpy().dtype
-        # One (A, 6) float64 accumulator per chunk of fragments; more chunks than fragments/8 rows would
-        # cost more to zero and sum than they save.
-        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 1024 or 1, max(1, P // (8 * max(A, 1)))))
+        # One (A, 6) float64 accumulator per chunk of fragments: zeroing and summing one costs about as much as
+        # a quarter of A fragments' work, so chunks stop where that would not pay (huge meshes, few fragments).
+        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 1024 or 1, P // max(A // 4, 1) or 1))
         need_bary = ctx.needs_input_grad[3] and J > 1
+        need_shin = ctx.needs_input_grad[5 + _PROPS.index("m_shin")]
         g_attr = np.zeros((n_chunks, A, 6), dtype=np.float64)
         # The kernel writes every fragment's entry (when it runs: P and C > 0).
         alloc = np.empty if P and tex.shape[1] else np.zeros
@@ -288,8 +293,8 @@ class _FusedPhong(torch.autograd.Function):
         acc = [np.zeros((n_chunks, t.shape[0] + _PAD) + tuple(t.shape[1:]), dtype=np.float64) for t in props]
         if P and tex.shape[1]:
             _backward(attr.numpy(), corner.numpy(), face.numpy(), bary.numpy(), img_src.numpy(), img_div, tex.numpy(),
-                      is_point, *(t.numpy() for t in props), g_out.to(attr.dtype).numpy(), n_chunks,
-                      need_bary, g_attr, g_bary, g_tex, *acc)
+                      is_point, *(t.numpy() for t in props), apow.numpy(), g_out.to(attr.dtype).numpy(), n_chunks,
+                      need_bary, need_shin, g_attr, g_bary, g_tex, *acc)
         g_props = [torch.from_numpy(a.sum(0)[:t.shape[0]]).to(attr.dtype) for a, t in zip(acc, props)]
         ga = torch.from_numpy(g_attr.sum(0) if n_chunks > 1 else g_attr[0]).to(attr.dtype)
         return (None, None, ga, torch.from_numpy(g_bary) if need_bary else None, torch.from_numpy(g_tex), *g_props)
