@@ -75,3 +75,37 @@ def test_fused_gradcheck_and_unused_outputs():
     x = fv.clone().requires_grad_(True)
     compute_fragments(x, p2f, perspective_correct=True, fused=True).dists.sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("n,fill", [(0, 0.5), (1, 1.0), (1000, 0.0), (1000, 0.3), (70_001, 0.2), (200_000, 1.0)])
+def test_filled_slots_matches_mask_and_nonzero(n, fill):
+    """The parallel two-pass compaction (small inputs: one block; >= 2^16: 64 blocks, uneven last one)
+    against torch's mask + nonzero + gather."""
+    from diffras.raster._fragments_numba import filled_slots
+
+    g = torch.Generator().manual_seed(n)
+    flat = torch.randint(0, 50, (n,), generator=g)
+    flat[torch.rand(n, generator=g) >= fill] = -1
+    slot, face = filled_slots(flat)
+    want = torch.nonzero(flat >= 0).squeeze(1)
+    assert torch.equal(slot, want) and torch.equal(face, flat[want])
+    assert slot.dtype == torch.int64 and face.dtype == torch.int64
+
+
+def test_listed_slots_reads_only_each_pixels_list():
+    """Packing from list lengths (the numba rasterizer's path) equals the mask + nonzero packing of the same
+    lists, whatever the slots past each list hold."""
+    from diffras.raster._fragments_numba import listed_slots
+
+    g = torch.Generator().manual_seed(3)
+    N, H, W, K = 2, 5, 7, 4
+    counts = torch.randint(0, K + 1, (N, H, W), generator=g, dtype=torch.int32)
+    lists = torch.randint(0, 100, (N, H, W, K), generator=g)
+    listed = torch.arange(K) < counts[..., None].long()
+    garbage = lists.masked_fill(~listed, 12345)  # what an uninitialised buffer might hold
+    slot, face = listed_slots(garbage.reshape(-1), counts.reshape(-1), K)
+    clean = lists.masked_fill(~listed, -1).reshape(-1)
+    want = torch.nonzero(clean >= 0).squeeze(1)
+    assert torch.equal(slot, want) and torch.equal(face, clean[want])
+    empty = listed_slots(garbage.reshape(-1), torch.zeros(N * H * W, dtype=torch.int32), K)
+    assert empty[0].numel() == 0 and empty[1].numel() == 0

@@ -77,6 +77,15 @@ def test_softmax_per_image_planes_and_blendparams_defaults():
                             zfar=torch.tensor([10.0, 30.0], dtype=torch.float64))
     want = softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), np.array([0.5, 1.0]), np.array([10.0, 30.0]))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    # Per-image planes that are all equal (a camera batch's usual planes) take the scalar path: same values,
+    # and gradients still reach them when they require grad.
+    same = softmax_rgb_blend(colors, frag, bp, znear=torch.tensor([0.5, 0.5], dtype=torch.float64),
+                             zfar=torch.tensor([10.0, 10.0], dtype=torch.float64))
+    np.testing.assert_allclose(same.numpy(), softmax_numpy(colors, frag, 2e-4, 0.1, (1, 1, 1), 0.5, 10.0),
+                               rtol=1e-10, atol=1e-12)
+    zf = torch.tensor([10.0, 10.0], dtype=torch.float64, requires_grad=True)
+    softmax_rgb_blend(colors, frag, bp, znear=0.5, zfar=zf).sum().backward()
+    assert zf.grad is not None and zf.grad.shape == (2,) and bool(zf.grad.ne(0).all())
     # Without planes the BlendParams' znear/zfar are used.
     bp2 = BlendParams(sigma=2e-4, gamma=0.1, znear=2.0, zfar=50.0)
     np.testing.assert_allclose(softmax_rgb_blend(colors, frag, bp2).numpy(),
@@ -400,3 +409,23 @@ def test_blend_packed_bad_input():
         blend_packed("softmax", c, slots, z, d, shape, znear=torch.ones(3, dtype=torch.float64))
     with pytest.raises(TypeError, match="blend_params"):
         blend_packed("hard", c, slots, None, None, shape, blend_params={})
+
+
+@pytest.mark.parametrize("rule", ["hard", "sigmoid", "softmax"])
+def test_packed_backward_reads_expanded_gradient(rule):
+    """``images.sum().backward()`` sends a stride-0 gradient that the fused backward reads in place: the same
+    gradients as the materialised all-ones gradient."""
+    frag, colors = random_fragments(N=2, H=3, W=4, K=3, empty_frac=0.3, seed=5)
+    slots, c, z, d = packed(frag, colors)
+    c, z, d = (t.detach().requires_grad_(True) for t in (c, z, d))
+    bg = torch.tensor([0.3, 0.6, 0.1], dtype=torch.float64, requires_grad=True)
+    bp = BlendParams(sigma=0.1, gamma=0.5, background_color=bg)
+    shape = tuple(frag.pix_to_face.shape)
+    ins = [c, d] + ([z] if rule == "softmax" else []) + ([bg] if rule != "sigmoid" else [])
+    out = blend_packed(rule, c, slots, z if rule == "softmax" else None, d if rule != "hard" else None, shape, bp)
+    g_expanded = torch.autograd.grad(out.sum(), ins, retain_graph=True, allow_unused=True)
+    g_dense = torch.autograd.grad(out, ins, torch.ones_like(out).contiguous(), allow_unused=True)
+    for a, b in zip(g_expanded, g_dense):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=0, atol=0)

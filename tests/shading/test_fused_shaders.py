@@ -93,3 +93,35 @@ def test_fused_render_float32_close_to_torch_path():
     for x, y in zip(ga, gb):
         scale = float(y.abs().max()) + 1e-6
         torch.testing.assert_close(x / scale, y / scale, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("texture", ["uv", "vertex", "atlas"])
+@pytest.mark.parametrize("shader_cls", [SoftPhongShader, HardPhongShader])
+def test_shading_never_builds_dense_fragment_fields(texture, shader_cls):
+    """The shaders read the packed fragment values only: the rasterizer's packed Fragments must come out of a
+    whole render with no dense pix_to_face / zbuf / bary_coords / dists built (each is N H W K floats, x3 for bary; the
+    texture samplers once built a dense bary_coords, 200 MiB for 8 views at 512^2, K = 8, read by nothing)."""
+    from diffras.shading import TexturesAtlas
+    from diffras.structures import Meshes
+
+    sphere = ico_sphere(1)
+    verts, faces = sphere.verts_packed(), sphere.faces_packed()
+    if texture == "uv":
+        tex = TexturesUV(torch.rand(1, 8, 8, 3), faces[None], verts[None, :, :2] * 0.5 + 0.5)
+    elif texture == "vertex":
+        tex = TexturesVertex(torch.rand(1, verts.shape[0], 3))
+    else:
+        tex = TexturesAtlas(torch.rand(1, faces.shape[0], 2, 2, 3))
+    mesh = Meshes([verts], [faces], textures=tex)
+    R, T = look_at_view_transform(2.6, 20.0, 30.0)
+    cams = FoVPerspectiveCameras(R=R, T=T)
+    raster = MeshRasterizer(cams, RasterSettings(16, faces_per_pixel=3, blur_radius=1e-3))
+    frags = raster(mesh)
+    img = shader_cls(cameras=cams)(frags, mesh)
+    assert img[..., 3].sum() > 0
+    assert frags._dense is None or all(t is None for t in frags._dense)
+    assert frags._p2f is None  # nor the dense pix_to_face (the rasterizer keeps the packed lists only)
+    # ... which is still there, equal to the packed lists, for whoever reads it.
+    p2f = frags.pix_to_face
+    assert p2f.shape == frags.shape and int((p2f >= 0).sum()) == frags.num_filled
+    assert torch.equal(p2f.reshape(-1)[frags.slot_idx], frags.face_idx)

@@ -230,6 +230,73 @@ def _backward(verts, faces, slot, face, H, W, K, persp, clip, gz_out, gb_out, gd
                 _seg_grad(g, i1, i2, px, py, x1, y1, x2, y2, gd)
 
 
+@numba.njit(cache=True, parallel=True)
+def _count_filled(flat, n_blocks, counts):
+    n = flat.shape[0]
+    per = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        c = 0
+        for i in range(b * per, min(n, (b + 1) * per)):
+            if flat[i] >= 0:
+                c += 1
+        counts[b] = c
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_filled(flat, n_blocks, starts, slot, face):
+    n = flat.shape[0]
+    per = (n + n_blocks - 1) // n_blocks
+    for b in prange(n_blocks):
+        j = starts[b]
+        for i in range(b * per, min(n, (b + 1) * per)):
+            f = flat[i]
+            if f >= 0:
+                slot[j] = i
+                face[j] = f
+                j += 1
+
+
+def filled_slots(flat: torch.Tensor):
+    """``(slot, face)``: the increasing flat indices (P,) int64 of the entries of a CPU int64 ``flat``
+    (``pix_to_face.reshape(-1)``) that are >= 0, and those entries. Two parallel passes over ``flat`` instead
+    of torch's mask, ``nonzero`` and gather (three passes and a (N H W K,) bool mask)."""
+    a = flat.contiguous().numpy()
+    n_blocks = 64 if a.shape[0] >= (1 << 16) else 1
+    counts = np.empty(n_blocks, dtype=np.int64)
+    _count_filled(a, n_blocks, counts)
+    starts = np.zeros(n_blocks, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    P = int(counts.sum())
+    slot = np.empty(P, dtype=np.int64)
+    face = np.empty(P, dtype=np.int64)
+    _fill_filled(a, n_blocks, starts, slot, face)
+    return torch.from_numpy(slot), torch.from_numpy(face)
+
+
+@numba.njit(cache=True, parallel=True)
+def _listed(flat, counts, K, starts, slot, face):
+    for q in prange(counts.shape[0]):
+        j = starts[q]
+        for k in range(counts[q]):
+            slot[j + k] = q * K + k
+            face[j + k] = flat[q * K + k]
+
+
+def listed_slots(flat: torch.Tensor, counts: torch.Tensor, K: int):
+    """:func:`filled_slots` when pixel q's entries are exactly its first ``counts[q]`` ones (the rasterizer's
+    lists): reads those entries and the (N H W,) counts only, never the rest of ``flat``."""
+    c = counts.contiguous().numpy()
+    starts = np.zeros(c.shape[0], dtype=np.int64)
+    if c.shape[0] > 1:
+        np.cumsum(c[:-1], out=starts[1:])
+    P = int(starts[-1] + c[-1]) if c.shape[0] else 0
+    slot = np.empty(P, dtype=np.int64)
+    face = np.empty(P, dtype=np.int64)
+    if P:
+        _listed(flat.contiguous().numpy(), c, K, starts, slot, face)
+    return torch.from_numpy(slot), torch.from_numpy(face)
+
+
 class _FusedFragments(torch.autograd.Function):
     @staticmethod
     def forward(ctx, verts, faces, slot, face, shape, persp, clip):

@@ -133,9 +133,10 @@ def _tile_order(table, bin_rows, lo, hi, cx, cy, perspective_correct, clip):
 @numba.njit(parallel=True, **_JIT)
 def _raster_tiles(
     table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius, perspective_correct,
-    clip, cover_mode, out, cover, lost,
+    clip, cover_mode, out, cover, lost, counts,
 ):
-    """Fill ``out`` (N, H, W, K) with the K-nearest lists (steps 1-7 of the rule), tiles in parallel, and,
+    """Fill ``out`` (N, H, W, K) with the K-nearest lists (steps 1-7 of the rule) and ``counts`` (N, H, W) with
+    their lengths (a list fills ``out[n, i, j, :counts[n, i, j]]``), tiles in parallel, and,
     unless ``cover_mode`` is 0, ``cover`` (N, H, W) with the covering faces and ``lost`` (N, H, W) with the
     pixels whose list lacks it (step 8, ``_covering_numba``)."""
     H = pys.shape[0]
@@ -296,6 +297,7 @@ def _raster_tiles(
         for i in range(ti0, ti1 + 1):
             for j in range(tj0, tj1 + 1):
                 p = (i - ti0) * tw + (j - tj0)
+                counts[n, i, j] = cnt[p]
                 for k in range(cnt[p]):
                     out[n, i, j, k] = fb[p * K + k] & FACE_MASK
         if cover_mode:
@@ -327,16 +329,21 @@ def rasterize_numba(
     settings: "RasterSettings",
     K: int,
     covering: bool = False,
-) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    counts: bool = False,
+):
     """Steps 1-7 and, with ``covering``, step 8's covering faces, in one pass over the tiles.
 
     Args: those of ``diffras.raster.visibility.visible_faces``: ``face_verts`` (F, 3, 3) float64 on the
     CPU, ``first``/``num`` (N,) int64, K the list length; ``covering`` asks for the covering faces.
+    ``counts``: also return the list lengths, and leave the slots past them uninitialised (for a caller that
+    packs the lists at once: the (N, H, W, K) buffer is then never filled with -1 and its untouched pages
+    never mapped).
 
     Returns:
         ``(pix_to_face, cover, lost)``: (N, H, W, K) int64 strict K-nearest lists; (N, H, W) int64 covering
         faces (-1 where none) and (N, H, W) bool pixels whose list lacks its covering face, both None
-        unless ``covering`` and ``blur_radius > 0``.
+        unless ``covering`` and ``blur_radius > 0``. With ``counts``, a fourth entry: (N, H, W) int32 list
+        lengths (``pix_to_face[n, i, j, :counts[n, i, j]]`` is the list; the rest is garbage).
     """
     H, W = settings.image_size
     N = first.shape[0]
@@ -345,14 +352,15 @@ def rasterize_numba(
     first_np = np.ascontiguousarray(first.cpu().numpy(), dtype=np.int64)
     num_np = np.ascontiguousarray(num.cpu().numpy(), dtype=np.int64)
     mode = cover_mode(settings, fv) if covering else NO_COVER
-    out = np.full((N, H, W, K), -1, dtype=np.int64)
+    out = np.empty((N, H, W, K), dtype=np.int64) if counts else np.full((N, H, W, K), -1, dtype=np.int64)
     cover = np.full((N, H, W) if mode else (0, 0, 0), -1, dtype=np.int64)
     lost = np.zeros((N, H, W) if mode else (0, 0, 0), dtype=np.bool_)
+    lengths = np.zeros((N, H, W), dtype=np.int32)
     result = (
         torch.from_numpy(out),
         torch.from_numpy(cover) if mode else None,
         torch.from_numpy(lost) if mode else None,
-    )
+    ) + ((torch.from_numpy(lengths),) if counts else ())
     if N == 0 or fv.shape[0] == 0:
         return result
     bin_size = settings.bin_size
@@ -377,7 +385,7 @@ def rasterize_numba(
     bin_start, bin_rows = _bin_faces(first_np, num_np, perm, rows_range, T, nty, ntx)
     args = (
         table, rows_range, perm, bin_start, bin_rows, pxs, pys, T, nty, ntx, K, blur_radius,
-        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), mode, out, cover, lost,
+        bool(settings.perspective_correct), bool(settings.clip_barycentric_coords), mode, out, cover, lost, lengths,
     )
     # Waking the worker threads costs more than a small scene takes on one thread (and, on a busy
     # machine, up to a scheduler time slice): run small workloads on the calling thread only.

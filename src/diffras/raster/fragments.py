@@ -1,6 +1,7 @@
 """The contract between visibility and shading: ``Fragments``."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Optional, Tuple
 
@@ -75,39 +76,48 @@ class Fragments:
       ``image_idx[p] = n`` (all (P,) int64);
     - ``bary_packed[p] = bary_coords[n, y, x, k]`` (P, 3), ``zbuf_packed[p]`` (P,), ``dists_packed[p]`` (P,).
 
-    Built by the rasterizer from packed values (``Fragments.from_packed``), the dense ``zbuf``,
-    ``bary_coords`` and ``dists`` are scattered from them on first access and cached; built from dense
+    Built by the rasterizer from packed values (``Fragments.from_packed``), the dense ``pix_to_face``, ``zbuf``,
+    ``bary_coords`` and ``dists`` are scattered from them on first access and cached (the shaders never
+    access them: a render holds only the P packed entries; ``shape`` gives ``(N, H, W, K)``); built from dense
     tensors (``Fragments(pix_to_face, zbuf, bary_coords, dists)``, PyTorch3D's constructor), the packed
     values are gathered from them on first access. Either way both views agree and are differentiable
     with respect to vertex positions and camera parameters; ``pix_to_face`` carries no gradient.
     Immutable: fields cannot be reassigned (as PyTorch3D's frozen dataclass).
     """
 
-    __slots__ = ("_p2f", "_dense", "_packed", "_index", "_is_packed")
+    __slots__ = ("_p2f", "_shape", "_dense", "_packed", "_index", "_is_packed")
 
     def __init__(self, pix_to_face: torch.Tensor, zbuf: torch.Tensor, bary_coords: torch.Tensor,
                  dists: torch.Tensor) -> None:
         object.__setattr__(self, "_p2f", pix_to_face)
+        object.__setattr__(self, "_shape", None)
         object.__setattr__(self, "_dense", [zbuf, bary_coords, dists])
         object.__setattr__(self, "_packed", None)
         object.__setattr__(self, "_index", None)
         object.__setattr__(self, "_is_packed", False)
 
     @classmethod
-    def from_packed(cls, pix_to_face: torch.Tensor, slot_idx: torch.Tensor, bary: torch.Tensor,
-                    zbuf: torch.Tensor, dists: torch.Tensor) -> "Fragments":
+    def from_packed(cls, pix_to_face: Optional[torch.Tensor], slot_idx: torch.Tensor, bary: torch.Tensor,
+                    zbuf: torch.Tensor, dists: torch.Tensor, *, face_idx: Optional[torch.Tensor] = None,
+                    shape: Optional[Tuple[int, int, int, int]] = None) -> "Fragments":
         """Fragments from the values of the P filled slots.
 
         Args:
-            pix_to_face: (N, H, W, K) int64, -1 where empty.
+            pix_to_face: (N, H, W, K) int64, -1 where empty; or None, with ``face_idx`` and ``shape``: the dense
+                ``pix_to_face`` is then built from them on first access (the shaders never need it).
             slot_idx: (P,) int64, increasing flat indices into ``pix_to_face`` of exactly its filled slots.
             bary, zbuf, dists: (P, 3), (P,), (P,) float values of those slots (differentiable).
+            face_idx: (P,) int64, the face in each slot (taken from ``pix_to_face`` when None).
+            shape: ``(N, H, W, K)`` (``pix_to_face.shape`` when None).
         """
+        if pix_to_face is None and (face_idx is None or shape is None):
+            raise ValueError("pix_to_face: expected a tensor, or face_idx and shape to build it from, got None")
         obj = cls.__new__(cls)
         object.__setattr__(obj, "_p2f", pix_to_face)
+        object.__setattr__(obj, "_shape", None if shape is None else tuple(int(v) for v in shape))
         object.__setattr__(obj, "_dense", None)
         object.__setattr__(obj, "_packed", [bary, zbuf, dists])
-        object.__setattr__(obj, "_index", (slot_idx, None))
+        object.__setattr__(obj, "_index", (slot_idx, face_idx))
         object.__setattr__(obj, "_is_packed", True)
         return obj
 
@@ -117,7 +127,20 @@ class Fragments:
     # ---- dense view ----------------------------------------------------------------------------
     @property
     def pix_to_face(self) -> torch.Tensor:
+        if self._p2f is None:
+            # Built from the packed faces on first access (and kept): -1 everywhere, the faces in their slots.
+            slot, face = self._index
+            flat = torch.full((math.prod(self._shape),), -1, dtype=torch.int64, device=slot.device)
+            flat[slot] = face
+            object.__setattr__(self, "_p2f", flat.view(self._shape))
         return self._p2f
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """``(N, H, W, K)``, the shape of ``pix_to_face`` (without building it)."""
+        if self._shape is not None:
+            return self._shape
+        return tuple(self._p2f.shape) if isinstance(self._p2f, torch.Tensor) else ()
 
     def _dense_field(self, i: int) -> torch.Tensor:
         """Dense zbuf (i = 0), bary_coords (1) or dists (2); scattered from the packed values (fill -1,
@@ -126,7 +149,7 @@ class Fragments:
             object.__setattr__(self, "_dense", [None, None, None])
         t = self._dense[i]
         if t is None:
-            t = scatter_packed(self._packed[(1, 0, 2)[i]], self.slot_idx, self._p2f.shape, -1.0)
+            t = scatter_packed(self._packed[(1, 0, 2)[i]], self.slot_idx, self.shape, -1.0)
             self._dense[i] = t
         return t
 
@@ -154,7 +177,7 @@ class Fragments:
             object.__setattr__(self, "_index", (slot, flat[slot]))
         slot, face = self._index
         if face is None:
-            face = self._p2f.reshape(-1)[slot]
+            face = self.pix_to_face.reshape(-1)[slot]
             object.__setattr__(self, "_index", (slot, face))
         return slot, face
 
@@ -168,12 +191,12 @@ class Fragments:
 
     @property
     def pixel_idx(self) -> torch.Tensor:
-        return torch.div(self.slot_idx, self._p2f.shape[3], rounding_mode="floor")
+        return torch.div(self.slot_idx, self.shape[3], rounding_mode="floor")
 
     @property
     def image_idx(self) -> torch.Tensor:
-        per_image = max(self._p2f[0].numel(), 1) if self._p2f.shape[0] else 1
-        return torch.div(self.slot_idx, per_image, rounding_mode="floor")
+        N, H, W, K = self.shape
+        return torch.div(self.slot_idx, max(H * W * K, 1), rounding_mode="floor")
 
     @property
     def num_filled(self) -> int:
@@ -187,7 +210,7 @@ class Fragments:
         t = self._packed[i]
         if t is None:
             name, dense = (("bary_coords", self._dense[1]), ("zbuf", self._dense[0]), ("dists", self._dense[2]))[i]
-            want = tuple(self._p2f.shape) + ((3,) if i == 0 else ())
+            want = tuple(self.shape) + ((3,) if i == 0 else ())
             if not isinstance(dense, torch.Tensor) or tuple(dense.shape) != want:
                 got = tuple(dense.shape) if isinstance(dense, torch.Tensor) else type(dense).__name__
                 raise ValueError(f"fragments.{name}: expected shape {want}, got {got}")
@@ -213,28 +236,29 @@ class Fragments:
     # ---- helpers -------------------------------------------------------------------------------
     def detach(self) -> "Fragments":
         if self._is_packed:
-            slot, _ = self._slots()
-            out = Fragments.from_packed(self._p2f, slot, *(t.detach() for t in self._packed))
-            return out
+            slot, face = self._index
+            return Fragments.from_packed(self._p2f, slot, *(t.detach() for t in self._packed), face_idx=face,
+                                         shape=self._shape)
         return Fragments(self._p2f, *(t.detach() if isinstance(t, torch.Tensor) else t for t in self._dense))
 
     def nearest(self) -> "Fragments":
         """The K = 1 slice (each pixel's nearest fragment), from the packed values (no dense copy)."""
-        K = self._p2f.shape[3]
+        N, H, W, K = self.shape
         if K == 1:
             return self
-        slot, _ = self._slots()
+        slot, face = self._slots()
         keep = torch.nonzero(slot % K == 0).squeeze(1)
         bary, zbuf, dists = self._packed_values()
-        return Fragments.from_packed(self._p2f[..., :1], torch.div(slot[keep], K, rounding_mode="floor"),
-                                     bary[keep], zbuf[keep], dists[keep])
+        p2f = self._p2f[..., :1] if self._p2f is not None else None
+        return Fragments.from_packed(p2f, torch.div(slot[keep], K, rounding_mode="floor"), bary[keep], zbuf[keep],
+                                     dists[keep], face_idx=face[keep], shape=(N, H, W, 1))
 
     def __iter__(self):
         # Unpacks like PyTorch3D's namedtuple: ``pix_to_face, zbuf, bary, dists = fragments``.
         return iter((self.pix_to_face, self.zbuf, self.bary_coords, self.dists))
 
     def __repr__(self) -> str:
-        return f"Fragments(pix_to_face={tuple(self._p2f.shape)}, filled={self.num_filled})"
+        return f"Fragments(pix_to_face={self.shape}, filled={self.num_filled})"
 
 
 def as_fragments(fragments) -> Fragments:
@@ -371,6 +395,7 @@ def compute_fragments(
     clip_barycentric_coords: bool = False,
     fused: Optional[bool] = None,
     verts_faces: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    filled_per_pixel: Optional[torch.Tensor] = None,
 ) -> Fragments:
     """Differentiable :class:`Fragments` from a visibility result and the projected faces.
 
@@ -384,6 +409,8 @@ def compute_fragments(
             torch autograd (any device). ``fused_kernels(False)`` forces False.
         verts_faces: optional ``(verts (V, 3), faces (F, 3))`` with ``face_verts == verts[faces]``; the
             fused kernel then reads and differentiates ``verts`` directly (no (F, 3, 3) gradient).
+        filled_per_pixel: optional (N, H, W) int32 list lengths, from the rasterizer: each pixel's lists then
+            fill its first slots, and only those are read (the rest of ``pix_to_face`` may be uninitialised).
 
     Returns:
         :class:`Fragments` holding the packed values of the P filled slots (the dense view is built
@@ -392,9 +419,18 @@ def compute_fragments(
     if fused is None or not _FUSED[0]:
         fused = use_fused(face_verts)
     flat = pix_to_face.reshape(-1)
-    slot = torch.nonzero(flat >= 0).squeeze(1)
-    faces = flat[slot]
     N, H, W, K = pix_to_face.shape
+    if filled_per_pixel is not None:
+        from ._fragments_numba import listed_slots
+
+        slot, faces = listed_slots(flat, filled_per_pixel.reshape(-1), K)
+    elif fused and flat.dtype == torch.int64 and flat.device.type == "cpu":
+        from ._fragments_numba import filled_slots
+
+        slot, faces = filled_slots(flat)
+    else:
+        slot = torch.nonzero(flat >= 0).squeeze(1)
+        faces = flat[slot]
     if fused:
         from ._fragments_numba import fused_fragments_packed
 
@@ -405,7 +441,9 @@ def compute_fragments(
             verts, corner = verts_faces
         bary, zbuf, dists = fused_fragments_packed(verts, corner, slot, faces, (H, W, K), perspective_correct,
                                                    clip_barycentric_coords)
-        return Fragments.from_packed(pix_to_face, slot, bary, zbuf, dists)
+        # Only the packed lists are kept: the dense (N, H, W, K) int64 pix_to_face (134 MiB for 8 views at
+        # 512^2, K = 8) is freed here and rebuilt only if someone reads it.
+        return Fragments.from_packed(None, slot, bary, zbuf, dists, face_idx=faces, shape=(N, H, W, K))
     px, py = pixel_centers_of(torch.div(slot, K, rounding_mode="floor"), (H, W), face_verts.dtype)
     bary, zbuf, dists = fragment_values(
         face_verts[faces],
@@ -414,4 +452,4 @@ def compute_fragments(
         perspective_correct=perspective_correct,
         clip_barycentric_coords=clip_barycentric_coords,
     )
-    return Fragments.from_packed(pix_to_face, slot, bary, zbuf, dists)
+    return Fragments.from_packed(None, slot, bary, zbuf, dists, face_idx=faces, shape=(N, H, W, K))

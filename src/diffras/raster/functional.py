@@ -197,6 +197,10 @@ def rasterize_face_verts(
         # and z < 0, which every visibility backend drops.
         sentinel = vis.new_tensor([[0.0, 0.0, -1.0]] * 3)
         vis = torch.where(culled[:, None, None], sentinel, vis)
-    p2f, covering, lost = visible_faces(vis, first, num, settings)
+    # The fused path packs the lists at once: the numba backend then only writes each list's filled slots.
+    found = visible_faces(vis, first, num, settings, counts=fused)
+    p2f, covering, lost = found[:3]
+    counts = found[3] if fused else None
     p2f = keep_covering_face(p2f, covering, lost, settings.keep_covering)
-    return compute_fragments(face_verts, p2f, fused=fused, verts_faces=verts_faces if fused else None, **frag_kw)
+    return compute_fragments(face_verts, p2f, fused=fused, verts_faces=verts_faces if fused else None,
+                             filled_per_pixel=counts, **frag_kw)

@@ -29,15 +29,15 @@ _SERIAL_WORK = 32768
 
 
 @numba.njit(cache=True, parallel=True)
-def _pixel_ranges(pix, begin, end):
-    """begin[q], end[q]: the run of packed entries of flat pixel q (begin == end when it has none).
-    ``begin``/``end`` come zeroed; ``pix`` (the entries' flat pixels) is non-decreasing."""
-    P = pix.shape[0]
+def _pixel_ranges(slots, K, begin, end):
+    """begin[q], end[q]: the run of packed entries of flat pixel q = slot // K (begin == end when it has none).
+    ``begin``/``end`` come zeroed; ``slots`` is increasing."""
+    P = slots.shape[0]
     for i in prange(P):
-        q = pix[i]
-        if i == 0 or pix[i - 1] != q:
+        q = slots[i] // K
+        if i == 0 or slots[i - 1] // K != q:
             begin[q] = i
-        if i == P - 1 or pix[i + 1] != q:
+        if i == P - 1 or slots[i + 1] // K != q:
             end[q] = i + 1
 
 
@@ -220,13 +220,13 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
             d_dists[i] = -d_p * p * f * inv_sigma
 
 
-def pixel_ranges(pix: np.ndarray, n_pixels: int):
-    """(begin, end), each (n_pixels,) int64: pixel q's entries are ``begin[q]:end[q]``."""
+def pixel_ranges(slots: np.ndarray, K: int, n_pixels: int):
+    """(begin, end), each (n_pixels,) int64: pixel q's entries (``slots // K == q``) are ``begin[q]:end[q]``."""
     begin = np.zeros(n_pixels, dtype=np.int64)
     end = np.zeros(n_pixels, dtype=np.int64)
-    if pix.shape[0]:
-        with serial_below(pix.shape[0], _SERIAL_WORK):
-            _pixel_ranges(pix, begin, end)
+    if slots.shape[0]:
+        with serial_below(slots.shape[0], _SERIAL_WORK):
+            _pixel_ranges(slots, K, begin, end)
     return begin, end
 
 
@@ -251,10 +251,14 @@ class FusedBlend(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gout):
         colors, dists, zinv, bg = ctx.saved_tensors
-        gout = gout.contiguous()
-        d_colors = torch.zeros_like(colors)
-        d_dists = torch.zeros_like(dists)
-        d_zinv = torch.zeros_like(zinv)
+        # A loss like images.sum() sends a stride-0 expanded gradient: read it in place (the kernel takes any
+        # strides) rather than materialising the whole (n_pixels, C + 1) image.
+        gout = gout.to(colors.dtype)
+        rule = ctx.args[0]
+        # The softmax rule writes every fragment's gradients; hard and sigmoid only the nearest's colour.
+        d_colors = torch.empty_like(colors) if rule == SOFTMAX else torch.zeros_like(colors)
+        d_dists = torch.empty_like(dists)
+        d_zinv = torch.empty_like(zinv)
         bg_coef = torch.empty(gout.shape[0], dtype=gout.dtype)
         work = ctx.args[3].shape[0] + ctx.args[1].shape[0]
         with serial_below(work, _SERIAL_WORK):

@@ -18,6 +18,7 @@ import torch
 from numba import prange
 from torch.autograd.function import once_differentiable
 
+
 _EPS = 1e-6
 _MAX_CHUNKS = 8
 _PAD = 16
@@ -27,7 +28,8 @@ _PAD = 16
 def _unit(x0, x1, x2):
     nrm = math.sqrt(x0 * x0 + x1 * x1 + x2 * x2)
     d = max(nrm, _EPS)
-    return x0 / d, x1 / d, x2 / d, d, nrm > _EPS
+    inv = 1.0 / d
+    return x0 * inv, x1 * inv, x2 * inv, d, nrm > _EPS
 
 
 @numba.njit(cache=True, inline="always")
@@ -45,34 +47,67 @@ def _row(B, n):
 
 
 @numba.njit(cache=True, inline="always")
-def _geometry(points, normals, img, p, is_point, l_pos, cam):
-    n = img[p]
-    px, py, pz = points[p, 0], points[p, 1], points[p, 2]
+def _pow(a, e):
+    """``a ** e`` for the specular term, whose base is 0 for most fragments (facing away, or outside the
+    highlight): skip the costly pow there (0 ** e is 0 for e > 0, 1 for e = 0; e < 0 is left to pow)."""
+    if a == 0.0 and e >= 0.0:
+        return 1.0 if e == 0.0 else 0.0
+    return a ** e
+
+
+@numba.njit(cache=True, inline="always")
+def _interp(attr, corner, bary, f, p):
+    """World position and (unnormalised) normal of fragment p on face f: ``sum_j bary[p, j] attr[corner[f, j]]``
+    over the face's J corners (J = 1: the row itself, weight 1)."""
+    if corner.shape[1] == 1:
+        a = corner[f, 0]
+        return attr[a, 0], attr[a, 1], attr[a, 2], attr[a, 3], attr[a, 4], attr[a, 5]
+    px = py = pz = nx = ny = nz = 0.0
+    for j in range(corner.shape[1]):
+        a = corner[f, j]
+        b = bary[p, j]
+        px += b * attr[a, 0]
+        py += b * attr[a, 1]
+        pz += b * attr[a, 2]
+        nx += b * attr[a, 3]
+        ny += b * attr[a, 4]
+        nz += b * attr[a, 5]
+    return px, py, pz, nx, ny, nz
+
+
+@numba.njit(cache=True, inline="always")
+def _geometry(px, py, pz, n, is_point, l_pos, cam):
     lb = _row(l_pos.shape[0], n)
     if is_point:
         dx, dy, dz = l_pos[lb, 0] - px, l_pos[lb, 1] - py, l_pos[lb, 2] - pz
     else:
         dx, dy, dz = l_pos[lb, 0], l_pos[lb, 1], l_pos[lb, 2]
     cb = _row(cam.shape[0], n)
-    vx, vy, vz = cam[cb, 0] - px, cam[cb, 1] - py, cam[cb, 2] - pz
-    return n, dx, dy, dz, vx, vy, vz
+    return dx, dy, dz, cam[cb, 0] - px, cam[cb, 1] - py, cam[cb, 2] - pz
 
 
 @numba.njit(cache=True, parallel=True)
-def _forward(points, normals, tex, img, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif, m_spec, m_shin, cam,
-             out):
+def _forward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif,
+             m_spec, m_shin, cam, out, apow_out):
+    """``out`` (P, C) the lit colours; ``apow_out`` (P,) each fragment's a^shininess, kept for the backward
+    (the pow is the costliest step of a lit fragment)."""
     C = tex.shape[1]
-    for p in prange(points.shape[0]):
-        n, dx, dy, dz, vx, vy, vz = _geometry(points, normals, img, p, is_point, l_pos, cam)
-        nx, ny, nz, _, _ = _unit(normals[p, 0], normals[p, 1], normals[p, 2])
+    for p in prange(face.shape[0]):
+        n = img_src[p] // img_div
+        px, py, pz, nx0, ny0, nz0 = _interp(attr, corner, bary, face[p], p)
+        dx, dy, dz, vx, vy, vz = _geometry(px, py, pz, n, is_point, l_pos, cam)
+        nx, ny, nz, _, _ = _unit(nx0, ny0, nz0)
         lx, ly, lz, _, _ = _unit(dx, dy, dz)
         cos = nx * lx + ny * ly + nz * lz
-        ux, uy, uz, _, _ = _unit(vx, vy, vz)
-        rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
-        s = ux * rx + uy * ry + uz * rz
-        a = s if (s > 0.0 and cos > 0.0) else 0.0
+        a = 0.0
+        if cos > 0.0:  # facing away (about half the fragments of a soft render): no highlight, skip the view ray
+            ux, uy, uz, _, _ = _unit(vx, vy, vz)
+            rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
+            s = ux * rx + uy * ry + uz * rz
+            a = s if s > 0.0 else 0.0
         shin = m_shin[_row(m_shin.shape[0], n)]
-        apow = a ** shin
+        apow = _pow(a, shin)
+        apow_out[p] = apow
         rc = max(cos, 0.0)
         for c in range(C):
             amb = m_amb[_row(m_amb.shape[0], n), c] * l_amb[_row(l_amb.shape[0], n), c]
@@ -81,28 +116,75 @@ def _forward(points, normals, tex, img, is_point, l_amb, l_dif, l_spec, l_pos, m
             out[p, c] = (amb + dif) * tex[p, c] + spec
 
 
+@numba.njit(cache=True)
+def _flush(ch, n, C, s_amb, s_dif, s_spec, s_rest, l_amb, l_dif, l_spec, m_amb, m_dif, m_spec, a_lamb, a_ldif,
+           a_lspec, a_lpos, a_mamb, a_mdif, a_mspec, a_shin, a_cam):
+    """Add one run of fragments of image n (sums s_*) to the property gradients of chunk ch, and clear the sums.
+    Every property is constant over the run, so its gradient is the run's sum times the other factor."""
+    ma, md, ms = _row(m_amb.shape[0], n), _row(m_dif.shape[0], n), _row(m_spec.shape[0], n)
+    la, ldb, ls = _row(l_amb.shape[0], n), _row(l_dif.shape[0], n), _row(l_spec.shape[0], n)
+    for c in range(C):
+        a_mamb[ch, ma, c] += s_amb[c] * l_amb[la, c]
+        a_lamb[ch, la, c] += s_amb[c] * m_amb[ma, c]
+        a_mdif[ch, md, c] += s_dif[c] * l_dif[ldb, c]
+        a_ldif[ch, ldb, c] += s_dif[c] * m_dif[md, c]
+        a_mspec[ch, ms, c] += s_spec[c] * l_spec[ls, c]
+        a_lspec[ch, ls, c] += s_spec[c] * m_spec[ms, c]
+        s_amb[c] = 0.0
+        s_dif[c] = 0.0
+        s_spec[c] = 0.0
+    a_shin[ch, _row(a_shin.shape[1] - _PAD, n)] += s_rest[0]
+    cb = _row(a_cam.shape[1] - _PAD, n)
+    lb = _row(a_lpos.shape[1] - _PAD, n)
+    for d in range(3):
+        a_cam[ch, cb, d] += s_rest[1 + d]
+        a_lpos[ch, lb, d] += s_rest[4 + d]
+    for i in range(7):
+        s_rest[i] = 0.0
+
+
 @numba.njit(cache=True, parallel=True)
-def _backward(points, normals, tex, img, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif, m_spec, m_shin, cam,
-              g_out, n_chunks, g_pts, g_nrm, g_tex, a_lamb, a_ldif, a_lspec, a_lpos, a_mamb, a_mdif, a_mspec, a_shin,
-              a_cam):
-    """Per-fragment gradients g_pts, g_nrm (P, 3), g_tex (P, C); the a_* (n_chunks, B, *) float64 zeros
-    accumulate the per-image property gradients, one accumulator per chunk of fragments."""
-    P = points.shape[0]
+def _backward(attr, corner, face, bary, img_src, img_div, tex, is_point, l_amb, l_dif, l_spec, l_pos, m_amb, m_dif,
+              m_spec, m_shin, cam, apow_in, g_out, n_chunks, need_bary, need_shin, g_attr, g_bary, g_tex, a_lamb, a_ldif, a_lspec, a_lpos,
+              a_mamb, a_mdif, a_mspec, a_shin, a_cam):
+    """Per-fragment gradients g_bary (P, J), g_tex (P, C); ``g_attr`` (n_chunks, A, 6) and the a_* (n_chunks,
+    B + _PAD, *) float64 zeros: one accumulator per chunk of fragments (no atomics)."""
+    P = face.shape[0]
     C = tex.shape[1]
+    J = corner.shape[1]
     per = (P + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
+        # Fragments come sorted by image, so the property gradients are summed per run of one image (in
+        # registers and these small arrays) and added once per run.
+        s_amb = np.zeros(C)
+        s_dif = np.zeros(C)
+        s_spec = np.zeros(C)
+        s_rest = np.zeros(7)  # shininess, camera (3), light position (3)
+        n_run = -1
         for p in range(ch * per, min(P, (ch + 1) * per)):
-            n, dx, dy, dz, vx, vy, vz = _geometry(points, normals, img, p, is_point, l_pos, cam)
-            nx, ny, nz, nd, nlive = _unit(normals[p, 0], normals[p, 1], normals[p, 2])
+            n = img_src[p] // img_div
+            if n != n_run:
+                if n_run >= 0:
+                    _flush(ch, n_run, C, s_amb, s_dif, s_spec, s_rest, l_amb, l_dif, l_spec, m_amb, m_dif, m_spec,
+                           a_lamb, a_ldif, a_lspec, a_lpos, a_mamb, a_mdif, a_mspec, a_shin, a_cam)
+                n_run = n
+            f = face[p]
+            px, py, pz, nx0, ny0, nz0 = _interp(attr, corner, bary, f, p)
+            dx, dy, dz, vx, vy, vz = _geometry(px, py, pz, n, is_point, l_pos, cam)
+            nx, ny, nz, nd, nlive = _unit(nx0, ny0, nz0)
             lx, ly, lz, ld, llive = _unit(dx, dy, dz)
             cos = nx * lx + ny * ly + nz * lz
-            ux, uy, uz, ud, ulive = _unit(vx, vy, vz)
-            rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
-            s = ux * rx + uy * ry + uz * rz
-            a = s if (s > 0.0 and cos > 0.0) else 0.0
-            mb = _row(m_shin.shape[0], n)
-            shin = m_shin[mb]
-            apow = a ** shin
+            # As the forward: the view ray only matters with a highlight (a > 0 needs cos > 0 and s > 0).
+            a = 0.0
+            ux = uy = uz = ud = rx = ry = rz = 0.0
+            ulive = False
+            if cos > 0.0:
+                ux, uy, uz, ud, ulive = _unit(vx, vy, vz)
+                rx, ry, rz = -lx + 2.0 * cos * nx, -ly + 2.0 * cos * ny, -lz + 2.0 * cos * nz
+                s = ux * rx + uy * ry + uz * rz
+                a = s if s > 0.0 else 0.0
+            shin = m_shin[_row(m_shin.shape[0], n)]
+            apow = apow_in[p]
             rc = max(cos, 0.0)
             ma, md, ms = _row(m_amb.shape[0], n), _row(m_dif.shape[0], n), _row(m_spec.shape[0], n)
             la, ldb, ls = _row(l_amb.shape[0], n), _row(l_dif.shape[0], n), _row(l_spec.shape[0], n)
@@ -110,33 +192,31 @@ def _backward(points, normals, tex, img, is_point, l_amb, l_dif, l_spec, l_pos, 
             g_apow = 0.0
             for c in range(C):
                 g = g_out[p, c]
-                t = tex[p, c]
-                amb_m, amb_l = m_amb[ma, c], l_amb[la, c]
-                dif_m, dif_l = m_dif[md, c], l_dif[ldb, c]
-                spec_m, spec_l = m_spec[ms, c], l_spec[ls, c]
-                g_tex[p, c] = g * (amb_m * amb_l + dif_m * dif_l * rc)
-                gt = g * t
-                a_mamb[ch, ma, c] += gt * amb_l
-                a_lamb[ch, la, c] += gt * amb_m
-                a_mdif[ch, md, c] += gt * dif_l * rc
-                a_ldif[ch, ldb, c] += gt * dif_m * rc
-                g_rc += gt * dif_m * dif_l
-                a_mspec[ch, ms, c] += g * spec_l * apow
-                a_lspec[ch, ls, c] += g * spec_m * apow
-                g_apow += g * spec_m * spec_l
-            # pow(a, shin): torch's conventions at a = 0 and shin = 0.
-            if a != 0.0:
-                a_shin[ch, mb] += g_apow * apow * math.log(a)
-            g_a = 0.0 if shin == 0.0 else g_apow * shin * a ** (shin - 1.0)
+                gt = g * tex[p, c]
+                dif = m_dif[md, c] * l_dif[ldb, c]
+                spec = m_spec[ms, c] * l_spec[ls, c]
+                g_tex[p, c] = g * (m_amb[ma, c] * l_amb[la, c] + dif * rc)
+                s_amb[c] += gt
+                s_dif[c] += gt * rc
+                s_spec[c] += g * apow
+                g_rc += gt * dif
+                g_apow += g * spec
+            # pow(a, shin): torch's conventions at a = 0 and shin = 0; a^(shin - 1) = a^shin / a for a > 0.
+            if a != 0.0 and need_shin:
+                s_rest[0] += g_apow * apow * math.log(a)
+            # d a^shin / da = shin a^(shin - 1) = shin a^shin / a (used only where a > 0); 0 for shin = 0.
+            g_a = g_apow * shin * apow / a if (a > 0.0 and shin != 0.0) else 0.0
             g_cos = g_rc if cos > 0.0 else 0.0
-            g_s = g_a if (s > 0.0 and cos > 0.0) else 0.0
-            # s = u . r
-            gux, guy, guz = g_s * rx, g_s * ry, g_s * rz
-            grx, gry, grz = g_s * ux, g_s * uy, g_s * uz
-            # r = -l + 2 cos n
-            glx, gly, glz = -grx, -gry, -grz
-            g_cos += 2.0 * (grx * nx + gry * ny + grz * nz)
-            gnx, gny, gnz = 2.0 * cos * grx, 2.0 * cos * gry, 2.0 * cos * grz
+            gnx = gny = gnz = glx = gly = glz = gvx = gvy = gvz = 0.0
+            if a > 0.0:  # a = s here: the gradient through the highlight (zero without one)
+                # s = u . r
+                gux, guy, guz = g_a * rx, g_a * ry, g_a * rz
+                grx, gry, grz = g_a * ux, g_a * uy, g_a * uz
+                # r = -l + 2 cos n
+                glx, gly, glz = -grx, -gry, -grz
+                g_cos += 2.0 * (grx * nx + gry * ny + grz * nz)
+                gnx, gny, gnz = 2.0 * cos * grx, 2.0 * cos * gry, 2.0 * cos * grz
+                gvx, gvy, gvz = _unit_grad(gux, guy, guz, ux, uy, uz, ud, ulive)
             # cos = n . l
             gnx += g_cos * lx
             gny += g_cos * ly
@@ -144,25 +224,34 @@ def _backward(points, normals, tex, img, is_point, l_amb, l_dif, l_spec, l_pos, 
             glx += g_cos * nx
             gly += g_cos * ny
             glz += g_cos * nz
-            gvx, gvy, gvz = _unit_grad(gux, guy, guz, ux, uy, uz, ud, ulive)
             gdx, gdy, gdz = _unit_grad(glx, gly, glz, lx, ly, lz, ld, llive)
-            g_nrm[p, 0], g_nrm[p, 1], g_nrm[p, 2] = _unit_grad(gnx, gny, gnz, nx, ny, nz, nd, nlive)
-            cb = _row(cam.shape[0], n)
-            a_cam[ch, cb, 0] += gvx
-            a_cam[ch, cb, 1] += gvy
-            a_cam[ch, cb, 2] += gvz
-            lb = _row(l_pos.shape[0], n)
-            a_lpos[ch, lb, 0] += gdx
-            a_lpos[ch, lb, 1] += gdy
-            a_lpos[ch, lb, 2] += gdz
+            gn0, gn1, gn2 = _unit_grad(gnx, gny, gnz, nx, ny, nz, nd, nlive)
+            s_rest[1] += gvx
+            s_rest[2] += gvy
+            s_rest[3] += gvz
+            s_rest[4] += gdx
+            s_rest[5] += gdy
+            s_rest[6] += gdz
             if is_point:
-                g_pts[p, 0] = -gvx - gdx
-                g_pts[p, 1] = -gvy - gdy
-                g_pts[p, 2] = -gvz - gdz
+                gp0, gp1, gp2 = -gvx - gdx, -gvy - gdy, -gvz - gdz
             else:
-                g_pts[p, 0] = -gvx
-                g_pts[p, 1] = -gvy
-                g_pts[p, 2] = -gvz
+                gp0, gp1, gp2 = -gvx, -gvy, -gvz
+            # Back through the interpolation: to the corner rows and to the barycentrics.
+            for j in range(J):
+                r = corner[f, j]
+                w = bary[p, j] if J > 1 else 1.0
+                g_attr[ch, r, 0] += w * gp0
+                g_attr[ch, r, 1] += w * gp1
+                g_attr[ch, r, 2] += w * gp2
+                g_attr[ch, r, 3] += w * gn0
+                g_attr[ch, r, 4] += w * gn1
+                g_attr[ch, r, 5] += w * gn2
+                if need_bary:
+                    g_bary[p, j] = (gp0 * attr[r, 0] + gp1 * attr[r, 1] + gp2 * attr[r, 2] + gn0 * attr[r, 3]
+                                    + gn1 * attr[r, 4] + gn2 * attr[r, 5])
+        if n_run >= 0:
+            _flush(ch, n_run, C, s_amb, s_dif, s_spec, s_rest, l_amb, l_dif, l_spec, m_amb, m_dif, m_spec, a_lamb,
+                   a_ldif, a_lspec, a_lpos, a_mamb, a_mdif, a_mspec, a_shin, a_cam)
 
 
 _PROPS = ("l_amb", "l_dif", "l_spec", "l_pos", "m_amb", "m_dif", "m_spec", "m_shin", "cam")
@@ -170,46 +259,76 @@ _PROPS = ("l_amb", "l_dif", "l_spec", "l_pos", "m_amb", "m_dif", "m_spec", "m_sh
 
 class _FusedPhong(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, is_point, img, points, normals, tex, *props):
-        arrs = [t.detach().contiguous() for t in (points, normals, tex) + props]
-        img = img.contiguous()
-        out = torch.empty(tex.shape, dtype=points.dtype)
-        if points.shape[0] and tex.shape[1]:
-            _forward(*(a.numpy() for a in arrs[:2]), arrs[2].numpy(), img.numpy(), is_point,
-                     *(a.numpy() for a in arrs[3:]), out.numpy())
-        ctx.save_for_backward(img, *arrs)
-        ctx.is_point = is_point
+    def forward(ctx, is_point, geom, attr, bary, tex, *props):
+        corner, face, img_src, img_div = geom
+        arrs = [t.detach().contiguous() for t in (attr, bary, tex) + props]
+        idx = [t.contiguous() for t in (corner, face, img_src)]
+        out = torch.empty((face.shape[0], tex.shape[1]), dtype=attr.dtype)
+        apow = torch.zeros((face.shape[0],), dtype=attr.dtype)
+        if face.shape[0] and tex.shape[1]:
+            _forward(arrs[0].numpy(), idx[0].numpy(), idx[1].numpy(), arrs[1].numpy(), idx[2].numpy(), img_div,
+                     arrs[2].numpy(), is_point, *(a.numpy() for a in arrs[3:]), out.numpy(), apow.numpy())
+        ctx.save_for_backward(*idx, *arrs, apow)
+        ctx.flags = (is_point, img_div)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out):
-        img, points, normals, tex, *props = ctx.saved_tensors
-        P = points.shape[0]
-        np_dtype = points.numpy().dtype
-        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 1024 or 1))
-        g_pts = np.zeros((P, 3), dtype=np_dtype)
-        g_nrm = np.zeros((P, 3), dtype=np_dtype)
-        g_tex = np.zeros(tuple(tex.shape), dtype=np_dtype)
-        # Every fragment adds into these tiny per-chunk accumulators: 16 spare rows (>= 128 bytes) keep two
-        # threads' chunks off one cache line (false sharing made the 8-view backward 4x slower).
+        corner, face, img_src, attr, bary, tex, *props, apow = ctx.saved_tensors
+        is_point, img_div = ctx.flags
+        P, A, J = face.shape[0], attr.shape[0], corner.shape[1]
+        np_dtype = attr.numpy().dtype
+        # One (A, 6) float64 accumulator per chunk of fragments: zeroing and summing one costs about as much as
+        # a quarter of A fragments' work, so chunks stop where that would not pay (huge meshes, few fragments).
+        n_chunks = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 1024 or 1, P // max(A // 4, 1) or 1))
+        need_bary = ctx.needs_input_grad[3] and J > 1
+        need_shin = ctx.needs_input_grad[5 + _PROPS.index("m_shin")]
+        g_attr = np.zeros((n_chunks, A, 6), dtype=np.float64)
+        # The kernel writes every fragment's entry (when it runs: P and C > 0).
+        alloc = np.empty if P and tex.shape[1] else np.zeros
+        g_bary = alloc((P, J) if need_bary else (0, J), dtype=np_dtype)
+        g_tex = alloc((P, tex.shape[1]), dtype=np_dtype)
+        # 16 spare rows (>= 128 bytes) keep two threads' property accumulators off one cache line.
         acc = [np.zeros((n_chunks, t.shape[0] + _PAD) + tuple(t.shape[1:]), dtype=np.float64) for t in props]
         if P and tex.shape[1]:
-            _backward(points.numpy(), normals.numpy(), tex.numpy(), img.numpy(), ctx.is_point,
-                      *(t.numpy() for t in props), g_out.to(points.dtype).contiguous().numpy(), n_chunks, g_pts,
-                      g_nrm, g_tex, *acc)
-        g_props = [torch.from_numpy(a.sum(0)[:t.shape[0]]).to(points.dtype) for a, t in zip(acc, props)]
-        return (None, None, torch.from_numpy(g_pts), torch.from_numpy(g_nrm), torch.from_numpy(g_tex), *g_props)
+            _backward(attr.numpy(), corner.numpy(), face.numpy(), bary.numpy(), img_src.numpy(), img_div, tex.numpy(),
+                      is_point, *(t.numpy() for t in props), apow.numpy(), g_out.to(attr.dtype).numpy(), n_chunks,
+                      need_bary, need_shin, g_attr, g_bary, g_tex, *acc)
+        g_props = [torch.from_numpy(a.sum(0)[:t.shape[0]]).to(attr.dtype) for a, t in zip(acc, props)]
+        ga = torch.from_numpy(g_attr.sum(0) if n_chunks > 1 else g_attr[0]).to(attr.dtype)
+        return (None, None, ga, torch.from_numpy(g_bary) if need_bary else None, torch.from_numpy(g_tex), *g_props)
 
 
-def fused_phong(points, normals, texels, image_idx, lights, materials, camera_position):
-    """(P, C) ``(ambient + diffuse) * texels + specular`` of ``shade._light_filled`` for a ``PointLights`` or
-    ``DirectionalLights``; every colour C wide, properties with batch 1 or N (indexed by ``image_idx``)."""
+def _props(lights, materials, camera_position, dtype):
     from .lighting import PointLights
 
-    dt = points.dtype
     is_point = isinstance(lights, PointLights)
     pos = lights.location if is_point else lights.direction
     props = [lights.ambient_color, lights.diffuse_color, lights.specular_color, pos, materials.ambient_color,
              materials.diffuse_color, materials.specular_color, materials.shininess, camera_position]
-    return _FusedPhong.apply(is_point, image_idx, points, normals, texels, *(t.to(dt) for t in props))
+    return is_point, [t.to(dtype) for t in props]
+
+
+def fused_phong_faces(attr, corner, face_idx, bary, image_of, image_div, texels, lights, materials, camera_position):
+    """(P, C) ``(ambient + diffuse) * texels + specular`` (``shade._light_filled``) at fragments interpolated in
+    the kernel: fragment p lies on face ``f = face_idx[p]`` with position and normal
+    ``sum_j bary[p, j] * attr[corner[f, j]]`` (``attr`` (A, 6) = position | normal rows; ``corner`` (F, J) int64;
+    J = 3 with ``bary`` (P, 3), or J = 1 with weight 1 and ``bary`` unused) and belongs to image
+    ``image_of[p] // image_div`` (e.g. ``Fragments.slot_idx`` and H W K: no (P,) image index is built).
+
+    Gradients reach ``attr``, ``bary``, ``texels``, every light and material property and the camera
+    position, as the torch path (interpolation, then ``shade._light_torch``)."""
+    is_point, props = _props(lights, materials, camera_position, attr.dtype)
+    return _FusedPhong.apply(is_point, (corner, face_idx, image_of, int(image_div)), attr, bary, texels, *props)
+
+
+def fused_phong(points, normals, texels, image_idx, lights, materials, camera_position):
+    """(P, C) ``(ambient + diffuse) * texels + specular`` of ``shade._light_filled`` at given ``points`` and
+    ``normals`` (P, 3) for a ``PointLights`` or ``DirectionalLights``; every colour C wide, properties with batch
+    1 or N (indexed by ``image_idx`` (P,)). :func:`fused_phong_faces` with one row per fragment."""
+    P = points.shape[0]
+    rows = torch.arange(P, device=points.device)
+    attr = torch.cat([points, normals.to(points.dtype)], dim=-1)
+    return fused_phong_faces(attr, rows[:, None], rows, attr.new_zeros((P, 0)), image_idx, 1, texels, lights,
+                             materials, camera_position)

@@ -171,25 +171,27 @@ def blend_packed(
     # The sigmoid rule never shows the background (PyTorch3D): it is not read, so not checked either.
     bg = colors.new_zeros(C) if code == SIGMOID else _background(blend_params, colors)
     slots = slots.to(torch.int64).contiguous()
-    pix = slots // K
     dists = dists.to(colors.dtype) if needs["dists"] else colors.new_zeros(0)
     if code == SOFTMAX:
         zn = _plane(blend_params.znear if znear is None else znear, "znear", N, colors)
         zf = _plane(blend_params.zfar if zfar is None else zfar, "zfar", N, colors)
+        image = None
         if isinstance(zn, torch.Tensor) and zn.dim():
-            zn = zn[pix // (H * W)]
+            image = slots // (H * W * K)
+            zn = zn[image]
         if isinstance(zf, torch.Tensor) and zf.dim():
-            zf = zf[pix // (H * W)]
+            image = slots // (H * W * K) if image is None else image
+            zf = zf[image]
         zinv = (zf - zbuf.to(colors.dtype)) / (zf - zn)
     else:
         zinv = colors.new_zeros(0)
     if _FUSED_CPU and colors.device.type == "cpu" and colors.dtype in (torch.float32, torch.float64):
-        ranges = (slots.numpy(), K) + pixel_ranges(pix.numpy(), n_pixels)
+        ranges = (slots.numpy(), K) + pixel_ranges(slots.numpy(), K, n_pixels)
         out = FusedBlend.apply(colors.contiguous(), dists.contiguous(), zinv.contiguous(), bg, ranges, code,
                                blend_params.sigma, blend_params.gamma)
     else:
         first = slots % K == 0
-        out = blend_torch(code, colors, pix, first, dists, zinv, bg, n_pixels, blend_params.sigma,
+        out = blend_torch(code, colors, slots // K, first, dists, zinv, bg, n_pixels, blend_params.sigma,
                           blend_params.gamma)
     return out.reshape(N, H, W, C + 1)
 
@@ -298,5 +300,9 @@ def _plane(value: Any, name: str, N: int, like: torch.Tensor) -> Union[float, to
             return value.reshape(()).to(device=like.device, dtype=like.dtype)
         if value.dim() != 1 or value.shape[0] != N:
             raise ValueError(f"{name}: expected a number or shape ({N},) (one per image), got {tuple(value.shape)}")
-        return value.to(device=like.device, dtype=like.dtype)
+        value = value.to(device=like.device, dtype=like.dtype)
+        if not value.requires_grad and bool((value == value[0]).all()):
+            # One plane for every image (a camera batch's usual planes): no per-fragment gather.
+            return value[0]
+        return value
     return check_float(value, name)

@@ -60,7 +60,7 @@ def sample_texels(meshes: Any, fragments: Any) -> torch.Tensor:
     scattered)."""
     fragments = as_fragments(fragments)
     vals = sample_texels_packed(meshes, fragments)
-    return scatter_packed(vals, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
+    return scatter_packed(vals, fragments.slot_idx, fragments.shape, 0.0)
 
 
 def _check_batches(N: int, lights: Any, materials: Any, camera_position: torch.Tensor) -> None:
@@ -91,17 +91,6 @@ def _checked(fragments: Any, num_faces: int) -> Fragments:
     return fragments
 
 
-def _light_filled(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
-                  lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
-    """(P, C) ``(ambient + diffuse) * texels + specular`` for P fragments of images ``image_idx``: the fused
-    kernel for point/directional lights on CPU float32/float64 tensors, else the torch path (the reference)."""
-    if _fusable(points, normals, texels, lights, cam, materials):
-        from ._lighting_numba import fused_phong
-
-        return fused_phong(points, normals, texels, image_idx, lights, materials, cam)
-    return _light_torch(points, normals, texels, image_idx, lights, cam, materials)
-
-
 def _fusable(points, normals, texels, lights, cam, materials) -> bool:
     if type(lights) not in (PointLights, DirectionalLights) or type(materials) is not Materials:
         return False
@@ -130,10 +119,31 @@ def _packed_texels(texels: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """(P, C) texels of the filled fragments from (P, C) packed or (N, H, W, K, C) dense ``texels``."""
     if texels.dim() == 2 and texels.shape[0] == fragments.num_filled:
         return texels
-    if texels.shape[:4] != fragments.pix_to_face.shape or texels.dim() != 5:
-        raise ValueError(f"texels: expected shape {tuple(fragments.pix_to_face.shape)} + (C,) or "
+    if tuple(texels.shape[:4]) != fragments.shape or texels.dim() != 5:
+        raise ValueError(f"texels: expected shape {fragments.shape} + (C,) or "
                          f"({fragments.num_filled}, C), got {tuple(texels.shape)}")
     return texels.reshape(-1, texels.shape[-1])[fragments.slot_idx]
+
+
+def _lit_faces(attr: torch.Tensor, corner: torch.Tensor, fragments: Fragments, bary: torch.Tensor, tex: torch.Tensor,
+               lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
+    """(P, C) lit colours of the filled fragments, whose world position and normal are interpolated from
+    ``attr`` (A, 6) (position | normal) rows ``corner[face]`` ((F, J)) with ``bary`` (P, J) (J = 1: weight 1).
+
+    The fused kernel (interpolation and lighting in one pass, the image from the slot index) for point and
+    directional lights on CPU float32/float64 tensors; else the torch path (the reference, any device and any
+    light with PyTorch3D's interface)."""
+    if _fusable(attr, bary, tex, lights, cam, materials):
+        from ._lighting_numba import fused_phong_faces
+
+        N, H, W, K = fragments.shape
+        return fused_phong_faces(attr, corner, fragments.face_idx, bary, fragments.slot_idx, H * W * K, tex, lights,
+                                 materials, cam)
+    if corner.shape[1] == 1:
+        pix = attr.index_select(0, corner[fragments.face_idx, 0])
+    else:
+        pix = interpolate_packed(fragments.face_idx, bary, attr[corner])
+    return _light_torch(pix[:, :3], pix[:, 3:], tex, fragments.image_idx, lights, cam, materials)
 
 
 def phong_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
@@ -145,10 +155,9 @@ def phong_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materia
     faces = meshes.faces_packed()
     fragments = _checked(fragments, faces.shape[0])
     tex = _packed_texels(texels, fragments)
-    # Position and normal interpolated together: per-face rows of 6 values per corner.
-    face_attrs = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)[faces]  # (F, 3, 6)
-    pix = interpolate_packed(fragments.face_idx, fragments.bary_packed.to(verts.dtype), face_attrs)
-    return _light_filled(pix[:, :3], pix[:, 3:], tex, fragments.image_idx, lights, cam, materials)
+    # Position and normal interpolated together: rows of 6 values per vertex.
+    attr = torch.cat([verts, meshes.verts_normals_packed().to(verts.dtype)], dim=-1)
+    return _lit_faces(attr, faces, fragments, fragments.bary_packed.to(verts.dtype), tex, lights, cam, materials)
 
 
 def flat_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,
@@ -161,8 +170,8 @@ def flat_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, material
     fragments = _checked(fragments, faces.shape[0])
     tex = _packed_texels(texels, fragments)
     per_face = torch.cat([verts[faces].mean(dim=1), meshes.faces_normals_packed().to(verts.dtype)], dim=-1)
-    pix = per_face.index_select(0, fragments.face_idx)
-    return _light_filled(pix[:, :3], pix[:, 3:], tex, fragments.image_idx, lights, cam, materials)
+    rows = torch.arange(faces.shape[0], device=faces.device)[:, None]
+    return _lit_faces(per_face, rows, fragments, per_face.new_zeros((0, 1)), tex, lights, cam, materials)
 
 
 def gouraud_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any) -> torch.Tensor:
@@ -173,7 +182,7 @@ def gouraud_packed(meshes: Any, fragments: Any, lights: Any, cameras: Any, mater
 
 
 def _scatter(values: torch.Tensor, fragments: Fragments) -> torch.Tensor:
-    return scatter_packed(values, fragments.slot_idx, fragments.pix_to_face.shape, 0.0)
+    return scatter_packed(values, fragments.slot_idx, fragments.shape, 0.0)
 
 
 def phong_shading(meshes: Any, fragments: Any, lights: Any, cameras: Any, materials: Any,

@@ -96,7 +96,7 @@ def _blend(rule: str, colors: torch.Tensor, fragments: Fragments, blend_params: 
            zfar=None) -> torch.Tensor:
     """Blend the (P, C) colours of the filled fragments (``blending.blend_packed``: fused on the CPU)."""
     return blend_packed(rule, colors, fragments.slot_idx, fragments.zbuf_packed if rule == "softmax" else None,
-                        fragments.dists_packed if rule != "hard" else None, fragments.pix_to_face.shape,
+                        fragments.dists_packed if rule != "hard" else None, fragments.shape,
                         blend_params, znear=znear, zfar=zfar)
 
 
@@ -240,7 +240,7 @@ class NormalShader(ShaderBase):
         normals = interpolate_packed(fragments.face_idx, fragments.bary_packed, meshes.verts_normals_packed()[faces])
         if self.space == "view":
             R = self._get_cameras(kwargs).R.to(normals)
-            N = fragments.pix_to_face.shape[0]
+            N = fragments.shape[0]
             if R.shape[0] not in (1, N):
                 raise ValueError(f"cameras: expected a batch of 1 or {N}, got {R.shape[0]}")
             R = R[fragments.image_idx] if R.shape[0] > 1 else R.expand(normals.shape[0], 3, 3)

@@ -101,10 +101,14 @@ class TexturesAtlas(TexturesBase):
         w = torch.where(upper[:, None], (R - 1) - w, w).long()
         return a[face, w[:, 1], w[:, 0]]
 
-    def _checked_atlas(self, fragments: Any, meshes: Optional[Any]):
-        p2f, bary = _fragment_inputs(fragments, len(self))
+    def _checked_atlas(self, fragments: Any, meshes: Optional[Any], dense: bool = True):
+        # The packed path reads bary_packed (whose shape Fragments checks), never the dense bary_coords.
+        p2f, bary = _fragment_inputs(fragments, len(self), dense=dense)
         a = self._packed_atlas(meshes)
-        if not isinstance(bary, torch.Tensor) or bary.shape != p2f.shape + (3,):
+        if p2f is None:  # a packed Fragments: its faces are the filled slots'
+            check_index_range(fragments.face_idx, "fragments.pix_to_face", a.shape[0])
+            return a
+        if dense and (not isinstance(bary, torch.Tensor) or bary.shape != p2f.shape + (3,)):
             raise ValueError(f"fragments.bary_coords: expected shape {tuple(p2f.shape) + (3,)}, got "
                              f"{getattr(bary, 'shape', type(bary).__name__)}")
         check_index_range(p2f, "fragments.pix_to_face", a.shape[0], allow=(-1,))
@@ -112,7 +116,7 @@ class TexturesAtlas(TexturesBase):
 
     def sample_textures_packed(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
         """(P, C): the grid texel under each of the P filled fragments (``fragments.face_idx`` order)."""
-        a = self._checked_atlas(fragments, meshes)
+        a = self._checked_atlas(fragments, meshes, dense=False)
         fragments = as_fragments(fragments)
         return self._lookup(fragments.face_idx, fragments.bary_packed, a)
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .._validation import check_int
+from ..raster.fragments import Fragments
 
 __all__ = ["TexturesBase"]
 
@@ -218,10 +219,24 @@ def _check_counts(name: str, have: List[int], exact: bool, need: torch.Tensor, w
             raise ValueError(f"{name}: expected{rel} {n} {what} for mesh {i} (as the mesh has), got {h}")
 
 
-def _fragment_inputs(fragments: Any, n: int):
-    """``pix_to_face`` and ``bary_coords`` of ``fragments`` (a ``Fragments`` or any object with them)."""
+def _fragment_inputs(fragments: Any, n: int, dense: bool = True):
+    """``pix_to_face`` and ``bary_coords`` of ``fragments`` (a ``Fragments`` or any object with them), after
+    checking the batch size.
+
+    ``dense=False`` (the packed samplers, which read ``Fragments.face_idx`` / ``bary_packed``) returns
+    ``(None, None)`` for a ``Fragments`` without reading either field: the rasterizer's packed ``Fragments``
+    would otherwise build a dense (N, H, W, K) pix_to_face and (N, H, W, K, 3) bary_coords (330 MiB and ~80 ms
+    for 8 views at 512^2, K = 8) that nothing uses."""
+    if not dense and isinstance(fragments, Fragments):
+        if len(fragments.shape) != 4:
+            raise ValueError(f"fragments.pix_to_face: expected an (N, H, W, K) tensor, got {fragments.shape}")
+        if fragments.shape[0] != n:
+            raise ValueError(f"fragments: expected a batch of {n} images to match the textures, got "
+                             f"{fragments.shape[0]}")
+        return None, None
     try:
-        p2f, bary = fragments.pix_to_face, fragments.bary_coords
+        p2f = fragments.pix_to_face
+        bary = fragments.bary_coords if dense else None
     except AttributeError as e:
         raise TypeError(f"fragments: expected an object with pix_to_face and bary_coords, got "
                         f"{type(fragments).__name__}") from e

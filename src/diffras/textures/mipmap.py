@@ -257,7 +257,7 @@ def footprint_lod_packed(uv: torch.Tensor, slot: torch.Tensor, face: torch.Tenso
     if fused is None:
         fused = use_fused(uv)
     if fused:
-        from ._sample_numba import fused_footprint_lod
+        from ._footprint_numba import fused_footprint_lod
 
         return fused_footprint_lod(uv, slot, face, shape, tex_size)
     flat_uv = uv.detach()

@@ -296,7 +296,7 @@ class TexturesUV(TexturesBase):
         (``fragments.face_idx`` order). Image n of ``fragments`` samples map n. ``meshes`` maps packed
         faces to per-mesh rows of ``faces_uvs`` (needed for padded input when meshes have fewer faces
         than the padded size)."""
-        p2f, _ = _fragment_inputs(fragments, len(self))
+        _fragment_inputs(fragments, len(self), dense=False)
         fragments = as_fragments(fragments)
         corner_uvs, _ = self._faces_uvs_packed_coords(meshes)
         slot, face = fragments.slot_idx, fragments.face_idx
@@ -307,7 +307,7 @@ class TexturesUV(TexturesBase):
         if self._use_mipmaps():
             maps = self.maps_list()
             size = torch.tensor([[mp.shape[1], mp.shape[0]] for mp in maps], device=uv.device, dtype=uv.dtype)
-            lod = footprint_lod_packed(uv, slot, face, p2f.shape, size)
+            lod = footprint_lod_packed(uv, slot, face, fragments.shape, size)
             if not bool((lod > 0).any()):
                 lod = None  # nothing minified: skip building the pyramid
         maps = self.maps_list()
@@ -322,7 +322,7 @@ class TexturesUV(TexturesBase):
 
     def sample_textures(self, fragments: Any, meshes: Optional[Any] = None) -> torch.Tensor:
         """(N, H, W, K, C): :meth:`sample_textures_packed` at the filled slots, 0 in empty slots."""
-        p2f, bary = _fragment_inputs(fragments, len(self))
+        _fragment_inputs(fragments, len(self), dense=False)
         fragments = as_fragments(fragments)
         vals = self.sample_textures_packed(fragments, meshes)
-        return scatter_packed(vals, fragments.slot_idx, p2f.shape, 0.0)
+        return scatter_packed(vals, fragments.slot_idx, fragments.shape, 0.0)

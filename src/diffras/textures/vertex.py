@@ -89,7 +89,7 @@ class TexturesVertex(TexturesBase):
 
     def sample_textures_packed(self, fragments: Any, meshes: Any) -> torch.Tensor:
         """(P, C): features interpolated at the P filled fragments (``fragments.face_idx`` order)."""
-        _fragment_inputs(fragments, len(self))
+        _fragment_inputs(fragments, len(self), dense=False)
         fragments = as_fragments(fragments)
         return interpolate_packed(fragments.face_idx, fragments.bary_packed, self.faces_verts_textures_packed(meshes))
 
