@@ -6,10 +6,18 @@ import torch
 from torch.autograd import gradcheck
 
 from diffras.shading import DirectionalLights, Materials, PointLights
-from diffras.shading._lighting_numba import fused_phong
+from diffras.shading._lighting_numba import fused_phong_faces
 from diffras.shading.shade import _fusable, _light_torch
 
 D = torch.float64
+
+
+def fused_phong(points, normals, texels, image_idx, lights, materials, camera_position):
+    """The fused kernel at given (P, 3) points and normals: one attribute row per fragment, weight 1."""
+    rows = torch.arange(points.shape[0])
+    attr = torch.cat([points, normals.to(points.dtype)], dim=-1)
+    return fused_phong_faces(attr, rows[:, None], rows, attr.new_zeros((points.shape[0], 0)), image_idx, 1, texels,
+                             lights, materials, camera_position)
 
 
 def _scene(point: bool, dtype=D, P=50, seed=0, shininess=(64.0, 3.5)):
@@ -86,7 +94,6 @@ def _faces_scene(dtype, P=60, V=12, F=10, seed=3):
 def test_fused_phong_faces_matches_interpolation_then_torch(point, dtype, tol):
     """The interpolating kernel (what phong_packed runs) against interpolate_packed + _light_torch, with
     per-image cameras and lights (three images, fragments in runs) and gradients to every input."""
-    from diffras.shading._lighting_numba import fused_phong_faces
     from diffras.textures.interpolate import interpolate_packed
 
     attr, corner, face, bary, slot, div = _faces_scene(dtype)
@@ -114,8 +121,6 @@ def test_fused_phong_faces_matches_interpolation_then_torch(point, dtype, tol):
 
 
 def test_fused_phong_faces_gradcheck():
-    from diffras.shading._lighting_numba import fused_phong_faces
-
     attr, corner, face, bary, slot, div = _faces_scene(D, P=9, V=5, F=4, seed=5)
     (_, _, texels, _, lights, cam, mats), _ = _scene(True, P=9, seed=6, shininess=(3.0, 2.5))
 

@@ -321,14 +321,3 @@ def fused_phong_faces(attr, corner, face_idx, bary, image_of, image_div, texels,
     position, as the torch path (interpolation, then ``shade._light_torch``)."""
     is_point, props = _props(lights, materials, camera_position, attr.dtype)
     return _FusedPhong.apply(is_point, (corner, face_idx, image_of, int(image_div)), attr, bary, texels, *props)
-
-
-def fused_phong(points, normals, texels, image_idx, lights, materials, camera_position):
-    """(P, C) ``(ambient + diffuse) * texels + specular`` of ``shade._light_filled`` at given ``points`` and
-    ``normals`` (P, 3) for a ``PointLights`` or ``DirectionalLights``; every colour C wide, properties with batch
-    1 or N (indexed by ``image_idx`` (P,)). :func:`fused_phong_faces` with one row per fragment."""
-    P = points.shape[0]
-    rows = torch.arange(P, device=points.device)
-    attr = torch.cat([points, normals.to(points.dtype)], dim=-1)
-    return fused_phong_faces(attr, rows[:, None], rows, attr.new_zeros((P, 0)), image_idx, 1, texels, lights,
-                             materials, camera_position)
