@@ -1,5 +1,5 @@
 """Fused CPU Phong lighting of packed fragments for point and directional lights (private; used by
-``shade._light_filled`` for CPU float32/float64 tensors of one dtype; other lights take the torch path).
+``shade._lit_faces`` for CPU float32/float64 tensors of one dtype; other lights take the torch path).
 
 Why: the torch expression of ``lighting.PointLights.diffuse_specular`` runs ~40 elementwise ops over
 (P, 3) tensors, forward and backward; here each fragment is lit once in registers. Values and gradients
@@ -311,7 +311,7 @@ def _props(lights, materials, camera_position, dtype):
 
 
 def fused_phong_faces(attr, corner, face_idx, bary, image_of, image_div, texels, lights, materials, camera_position):
-    """(P, C) ``(ambient + diffuse) * texels + specular`` (``shade._light_filled``) at fragments interpolated in
+    """(P, C) ``(ambient + diffuse) * texels + specular`` (``shade._lit_faces``) at fragments interpolated in
     the kernel: fragment p lies on face ``f = face_idx[p]`` with position and normal
     ``sum_j bary[p, j] * attr[corner[f, j]]`` (``attr`` (A, 6) = position | normal rows; ``corner`` (F, J) int64;
     J = 3 with ``bary`` (P, 3), or J = 1 with weight 1 and ``bary`` unused) and belongs to image

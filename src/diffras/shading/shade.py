@@ -104,7 +104,7 @@ def _fusable(points, normals, texels, lights, cam, materials) -> bool:
 
 def _light_torch(points: torch.Tensor, normals: torch.Tensor, texels: torch.Tensor, image_idx: torch.Tensor,
                  lights: Any, cam: torch.Tensor, materials: Any) -> torch.Tensor:
-    """The plain-torch :func:`_light_filled` (any device, any light with PyTorch3D's interface)."""
+    """The plain-torch lighting of :func:`_lit_faces` (any device, any light with PyTorch3D's interface)."""
     if len(lights) > 1:
         lights = lights.gather_props(image_idx)
     if len(materials) > 1:
