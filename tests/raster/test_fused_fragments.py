@@ -109,3 +109,16 @@ def test_listed_slots_reads_only_each_pixels_list():
     assert torch.equal(slot, want) and torch.equal(face, clean[want])
     empty = listed_slots(garbage.reshape(-1), torch.zeros(N * H * W, dtype=torch.int32), K)
     assert empty[0].numel() == 0 and empty[1].numel() == 0
+
+
+def test_compute_fragments_refuses_bad_list_lengths():
+    """Lengths that do not fit the lists (wrong shape, negative, above K) are a ValueError naming the argument,
+    never an out-of-range read in the packing kernel."""
+    fv = _scene(F=4)
+    p2f = torch.full((1, 3, 4, 2), -1, dtype=torch.int64)
+    for counts in (torch.zeros(1, 3, 5, dtype=torch.int32), torch.full((1, 3, 4), 3, dtype=torch.int32),
+                   torch.full((1, 3, 4), -1, dtype=torch.int32)):
+        with pytest.raises(ValueError, match="filled_per_pixel"):
+            compute_fragments(fv, p2f, fused=True, filled_per_pixel=counts)
+    ok = compute_fragments(fv, p2f, fused=True, filled_per_pixel=torch.zeros(1, 3, 4, dtype=torch.int32))
+    assert ok.num_filled == 0

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from .._validation import check_index_range, check_tensor
 from ._rule import CLIP_SUM_MIN, EPS, edge, pixel_center
 
 __all__ = ["Fragments", "compute_fragments", "scatter_packed"]
@@ -423,7 +424,10 @@ def compute_fragments(
     if filled_per_pixel is not None:
         from ._fragments_numba import listed_slots
 
-        slot, faces = listed_slots(flat, filled_per_pixel.reshape(-1), K)
+        check_tensor(filled_per_pixel, "filled_per_pixel", shape=(N, H, W), dtype="int")
+        check_index_range(filled_per_pixel, "filled_per_pixel", K + 1)  # the kernel reads K slots at most
+        slot, faces = listed_slots(flat.cpu(), filled_per_pixel.reshape(-1).cpu(), K)
+        slot, faces = slot.to(flat.device), faces.to(flat.device)
     elif fused and flat.dtype == torch.int64 and flat.device.type == "cpu":
         from ._fragments_numba import filled_slots
 
