@@ -14,9 +14,10 @@ Subpackages: ``structures``, ``io``, ``data``, ``cameras``, ``transforms``, ``ra
 """
 from __future__ import annotations
 
-from . import _threads
+from . import _malloc, _threads
 
 _threads.apply_wait_policy()  # first: OpenMP runtimes read it when they load (torch's, Numba's); see _threads
+_malloc.apply_malloc_policy()  # freed render buffers stay mapped for the next call; see _malloc
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
