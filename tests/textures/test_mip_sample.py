@@ -6,12 +6,14 @@ sizes at different levels, a map no point reads, non power-of-two pyramids."""
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.autograd import gradcheck
 
 from diffras.textures import TexturesUV
 from diffras.textures._mip_sample import lowest_levels
+from diffras.textures._sample_numba import level_weights
 from diffras.textures._pyramid_numba import level_sizes
 from diffras.textures.mipmap import sample_pyramid, sample_texture
 
@@ -89,7 +91,8 @@ def test_sparse_levels(case):
     if case == "mixed":  # map 1 also reads level 0
         lod = torch.where(idx == 1, torch.full_like(lod, -1.0), lod)
     sizes = [level_sizes(h, w) for h, w in shapes]
-    lowest = lowest_levels(lod, True, idx, rows, sizes)
+    nlev = np.array([len(sizes[r]) for r in rows], dtype=np.int64)
+    lowest = lowest_levels(level_weights(lod, True, idx, nlev), rows, sizes)
     top = [len(lv) - 1 for lv in sizes]
     expect = {"level0": [0], "top": top, "mixed": [2, 0], "unread": [1, top[-1]], "odd": [2, 2]}[case]
     assert lowest == expect
@@ -144,8 +147,9 @@ def test_sample_texture_fused_matches_torch(N):
 
 
 def test_backward_split_by_rows_equals_chunked():
-    """The table gradient accumulated by row parts (every part reads all points, writes only its rows; any
-    bounds, even empty or unbalanced parts) equals the per-chunk copies' sum; and uv's gradient is unchanged."""
+    """The table gradient accumulated by row parts (every part reads all points, works only on the levels and
+    taps in its rows; any bounds: between levels, inside one, empty or unbalanced parts) equals the per-chunk
+    copies' sum; and uv's gradient, summed over the parts, is unchanged."""
     import numpy as np
 
     from diffras.textures import _sample_numba as sn
@@ -155,20 +159,39 @@ def test_backward_split_by_rows_equals_chunked():
     table = texel_table(maps, True, fused=True)
     meta = [t.numpy() for t in (table.offset, table.height, table.width, table.num_levels)]
     T, C = table.texels.shape
+    level1 = int(table.offset[0, 1])  # a bound between map 0's levels 0 and 1
     g_out = torch.randn(500, C, generator=torch.Generator().manual_seed(6), dtype=D).numpy()
     dummy = np.zeros((1, C))
     res = []
-    for by_rows, n_parts, rows in ((False, 3, [0]), (True, 4, [0, 7, 7, 150, T]), (True, 2, [0, 0, T])):
+    for by_rows, n_parts, rows in ((False, 3, [0]), (True, 4, [0, 7, 7, 150, T]), (True, 2, [0, 0, T]),
+                                   (True, 3, [0, level1, level1 + 5, T])):
         gt = np.zeros((1 if by_rows else n_parts, T, C))
-        gu = np.zeros((500, 2))
+        gu = np.zeros((n_parts if by_rows else 1, 500, 2))
         parts = sn._parts(500, T, n_parts, rows if by_rows else None)
         sn._backward(table.texels.detach().numpy(), dummy, 0, idx.numpy(), uv.numpy(), lod.numpy(), True, *meta,
                      0, True, False, g_out, True, True, parts, gt, gu)
-        res.append((gt.sum(0), gu))
-    assert np.abs(res[0][0]).sum() > 0
+        res.append((gt.sum(0), gu.sum(0)))
+    assert np.abs(res[0][0]).sum() > 0 and np.abs(res[0][1]).sum() > 0
     for gt, gu in res[1:]:
         np.testing.assert_allclose(gt, res[0][0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gu, res[0][1], rtol=1e-12, atol=1e-12)
+
+
+def test_row_parts_cut_between_levels_when_balanced():
+    """_row_parts puts a bound on a level boundary when that is within a quarter share of balance, else inside
+    the level holding the goal (in proportion to its rows)."""
+    import numpy as np
+
+    from diffras.textures import _sample_numba as sn
+
+    # One map, three levels of 64, 16 and 4 rows starting at rows 0, 64, 80.
+    meta = [torch.tensor([[0, 64, 80]]), torch.tensor([[8, 4, 2]]), torch.tensor([[8, 4, 2]]), torch.tensor([3])]
+    between = sn._row_parts(np.array([[4.0, 5.0, 1.0]]), meta, 84, 2)  # goal 5: after level 0 is 4, off by 1
+    assert between.tolist() == [0, 64, 84]
+    inside = sn._row_parts(np.array([[10.0, 0.0, 0.0]]), meta, 84, 2)  # all weight on level 0: cut it in half
+    assert inside.tolist() == [0, 32, 84]
+    three = sn._row_parts(np.array([[2.0, 2.0, 2.0]]), meta, 84, 3)
+    assert three.tolist() == [0, 64, 80, 84]
 
 
 def test_many_points_on_a_large_map_match_torch():

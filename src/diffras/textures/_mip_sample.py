@@ -6,12 +6,13 @@ Why: with a (1024, 1024, 3) map the pyramid table holds T = 1.4M rows (16.7 MiB)
 (T, C) gradient and hands that whole table gradient to the pyramid's backward: the cost is mostly the
 size of these buffers (page faults of fresh memory, copies), not the taps. Here
 
-- a cheap pass over the points finds, per map, the lowest level l_lo any tap reads (the trilinear
-  weights' lower level, ``_sample_numba._levels``, exactly as the sampling kernel computes it);
+- a cheap pass over the points weighs, per image and level, the taps the points put there
+  (``_sample_numba.level_weights``, the trilinear weights 1 - t and t exactly as the sampling kernel computes
+  them): per map, the lowest level l_lo any tap reads, and the balance of the backward's row parts;
 - the forward stores only levels l_lo and up (levels below are temporaries on the way down), and the first
   map's level 0, when read, is read in place from the map rather than copied into the table;
 - the backward accumulates the taps into a buffer of rows [0, T) of that table only (``sample_backward``:
-  per-chunk copies when the points are many for the table, else parallel parts split by rows), then runs
+  parallel parts split by rows, between levels where that balances them), then runs
   the pyramid adjoint from the top level down to l_lo and from there to level 0 in one pass
   (``_pyramid_numba.table_adjoint``), writing each map's gradient once.
 
@@ -26,43 +27,22 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-import numba
 import numpy as np
 import torch
-from numba import prange
 from torch.autograd.function import once_differentiable
 
 from ._pyramid_numba import build_table, level_layout, level_sizes, table_adjoint
-from ._sample_numba import MODES, _levels, run_forward, sample_backward
+from ._sample_numba import MODES, level_weights, run_forward, sample_backward
 
 
-@numba.njit(cache=True, parallel=True)
-def _lowest_levels(lod, use_lod, map_idx, nlev, n_chunks, out):
-    """out (n_chunks, N): per chunk of points, the lowest mip level l0 a point of image n samples (entries of
-    images without points keep their initial value)."""
-    P = map_idx.shape[0]
-    per = (P + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        for p in range(ch * per, min(P, (ch + 1) * per)):
-            n = map_idx[p]
-            l0, _ = _levels(lod[p] if use_lod else 0.0, use_lod, nlev[n])
-            if l0 < out[ch, n]:
-                out[ch, n] = l0
-
-
-def lowest_levels(lo: torch.Tensor, use_lod: bool, idx: torch.Tensor, rows: Sequence[int],
-                  sizes: Sequence[list]) -> List[int]:
-    """Per unique map, the lowest level any point samples (its top level if no point samples it)."""
-    nlev = np.array([len(sizes[r]) for r in rows], dtype=np.int64)
-    n_chunks = max(1, min(numba.get_num_threads(), idx.shape[0] // 16384))
-    big = int(nlev.max())
-    found = np.full((n_chunks, len(rows)), big, dtype=np.int64)
-    if idx.shape[0]:
-        _lowest_levels(lo.numpy(), use_lod, idx.numpy(), nlev, n_chunks, found)
-    per_image = found.min(0)
+def lowest_levels(weights: np.ndarray, rows: Sequence[int], sizes: Sequence[list]) -> List[int]:
+    """Per unique map, the lowest level any point samples (its top level if no point samples it), from the
+    points' (N, L) :func:`_sample_numba.level_weights` (image n samples map ``rows[n]``)."""
     lowest = [len(lv) - 1 for lv in sizes]
     for n, r in enumerate(rows):
-        lowest[r] = min(lowest[r], int(per_image[n]))
+        read = np.nonzero(weights[n])[0]
+        if len(read):
+            lowest[r] = min(lowest[r], int(read[0]))
     return lowest
 
 
@@ -75,7 +55,9 @@ class _FusedMipSample(torch.autograd.Function):
         L = max(len(lv) for lv in sizes)
         use_lod = lod is not None and L > 1
         lo = lod.detach().to(u.dtype).contiguous() if use_lod else u.new_zeros((1,))
-        lowest = lowest_levels(lo, use_lod, idx, rows, sizes)
+        nlev = np.array([len(sizes[r]) for r in rows], dtype=np.int64)
+        weights = level_weights(lo, use_lod, idx, nlev)  # (N, L): also balances the backward's parts
+        lowest = lowest_levels(weights, rows, sizes)
         offsets, T = level_layout(sizes, lowest)
         # The first map's level 0, when sampled, is read in place (rows [0, Ht Wt) of the table).
         base = maps[0].detach().reshape(-1, maps[0].shape[-1]).contiguous() if lowest[0] == 0 else None
@@ -90,6 +72,7 @@ class _FusedMipSample(torch.autograd.Function):
         ctx.save_for_backward(table, u, idx, lo, base, *meta)
         ctx.layout = (sizes, lowest, offsets)
         ctx.flags = (use_lod, mode, ac, nearest)
+        ctx.weights = weights
         return out
 
     @staticmethod
@@ -101,7 +84,7 @@ class _FusedMipSample(torch.autograd.Function):
         need_maps = ctx.needs_input_grad[7:]
         need_tex, need_uv = any(need_maps), ctx.needs_input_grad[0] and not nearest
         g_tex, g_uv = sample_backward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv,
-                                      base)
+                                      base, ctx.weights)
         g_maps = [None] * len(sizes)
         if need_tex:
             for i, gm in enumerate(table_adjoint(g_tex, sizes, lowest, offsets)):

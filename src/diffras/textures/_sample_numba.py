@@ -131,30 +131,27 @@ def _add(gt, r, c, v, r0, r1):
 @numba.njit(cache=True, parallel=True)
 def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, width, nlev, mode, ac, nearest,
               g_out, need_tex, need_uv, parts, g_tex, g_uv):
-    """Gradients w.r.t. the table (g_tex) and ``uv`` (g_uv (P, 2), written per point), in parallel parts.
-    ``parts`` (n_parts, 5) int64: part i accumulates into ``g_tex[parts[i, 0]]`` the taps that land in rows
-    [parts[i, 1], parts[i, 2]) of the points [parts[i, 3], parts[i, 4]), and writes g_uv for its own chunk
-    of points, the i-th of n_parts equal chunks. Two splits (:func:`_parts`):
+    """Gradients w.r.t. the table (g_tex) and ``uv`` (g_uv), in parallel parts. ``parts`` (n_parts, 6) int64:
+    part i accumulates into ``g_tex[parts[i, 0]]`` and ``g_uv[parts[i, 1]]`` (zeros) the gradients of the
+    points [parts[i, 4], parts[i, 5]) through the taps in rows [parts[i, 2], parts[i, 3]). Two splits
+    (:func:`_parts`):
 
-    - by points: part i owns accumulator i (g_tex (n_parts, T, C) zeros, summed by the caller), all rows;
-    - by rows: one accumulator (g_tex (1, T, C) zeros); part i reads all points but computes and writes only
-      the taps in its rows (disjoint: no copy, no sum, no race); it skips levels outside its rows.
+    - by points: part i owns accumulator i and its own chunk of points, all rows (g_tex (n_parts, T, C): the
+      caller sums the copies; g_uv (1, P, 2): the chunks are disjoint);
+    - by rows: every part reads all points but handles only the levels that meet its rows (a level wholly
+      outside them costs a few comparisons), and of a level cut by its bounds only the taps in its rows
+      (g_tex (1, T, C): disjoint rows, no copy, no race). A level's share of uv's gradient goes to the part
+      holding the level's first tap, into that part's g_uv (n_parts, P, 2), summed by the caller.
 
     Rows are those of the whole table (``base``'s included)."""
-    P = map_idx.shape[0]
     C = texels.shape[1]
     n_parts = parts.shape[0]
-    per = (P + n_parts - 1) // n_parts
     for part in prange(n_parts):
         gt = g_tex[parts[part, 0]]
-        r0 = parts[part, 1]
-        r1 = parts[part, 2]
-        own0 = part * per
-        own1 = min(P, (part + 1) * per)
-        for p in range(parts[part, 3], parts[part, 4]):
-            own = p >= own0 and p < own1
-            if not own and not need_tex:
-                continue
+        guv = g_uv[parts[part, 1]]
+        r0 = parts[part, 2]
+        r1 = parts[part, 3]
+        for p in range(parts[part, 4], parts[part, 5]):
             n = map_idx[p]
             l0, t = _levels(lod[p] if use_lod else 0.0, use_lod, nlev[n])
             gu = 0.0
@@ -164,28 +161,37 @@ def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wi
                     break
                 lev = l0 + j
                 h, w, off = height[n, lev], width[n, lev], offset[n, lev]
-                tex = need_tex and off < r1 and off + h * w > r0
-                uvg = need_uv and own
-                if not tex and not uvg:
-                    continue
+                if off >= r1 or off + h * w <= r0:
+                    continue  # the level lies outside this part's rows
+                whole = off >= r0 and off + h * w <= r1
                 wl = (1.0 - t) if j == 0 else t
                 x, y, dxdu, dydv = _coords(uv[p, 0], uv[p, 1], h, w, mode, ac)
                 a, b, cc, d, av, bv, cv, dv, fx, fy = _taps(x, y, h, w, off, mode, ac, nearest)
+                uvg = need_uv and not nearest and (whole or (a >= r0 and a < r1))
                 for c in range(C):
                     g = g_out[p, c] * wl
-                    if nearest:
-                        if av and tex:
-                            _add(gt, a, c, g, r0, r1)
-                        continue
-                    if tex:
-                        if av:
-                            _add(gt, a, c, g * (1.0 - fx) * (1.0 - fy), r0, r1)
-                        if bv:
-                            _add(gt, b, c, g * fx * (1.0 - fy), r0, r1)
-                        if cv:
-                            _add(gt, cc, c, g * (1.0 - fx) * fy, r0, r1)
-                        if dv:
-                            _add(gt, d, c, g * fx * fy, r0, r1)
+                    if need_tex:
+                        if nearest:
+                            if av:
+                                _add(gt, a, c, g, r0, r1)
+                        elif whole:
+                            if av:
+                                gt[a, c] += g * (1.0 - fx) * (1.0 - fy)
+                            if bv:
+                                gt[b, c] += g * fx * (1.0 - fy)
+                            if cv:
+                                gt[cc, c] += g * (1.0 - fx) * fy
+                            if dv:
+                                gt[d, c] += g * fx * fy
+                        else:
+                            if av:
+                                _add(gt, a, c, g * (1.0 - fx) * (1.0 - fy), r0, r1)
+                            if bv:
+                                _add(gt, b, c, g * fx * (1.0 - fy), r0, r1)
+                            if cv:
+                                _add(gt, cc, c, g * (1.0 - fx) * fy, r0, r1)
+                            if dv:
+                                _add(gt, d, c, g * fx * fy, r0, r1)
                     if uvg:
                         ta = _texel(texels, base, nbase, a, c) if av else 0.0
                         tb = _texel(texels, base, nbase, b, c) if bv else 0.0
@@ -195,15 +201,16 @@ def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wi
                         bot = tc + fx * (td - tc)
                         gu += g * ((tb - ta) * (1.0 - fy) + (td - tc) * fy) * dxdu
                         gv += g * (bot - top) * dydv
-            if need_uv and own:
-                g_uv[p, 0] = gu
-                g_uv[p, 1] = gv
+            if need_uv:
+                guv[p, 0] += gu
+                guv[p, 1] += gv
 
 
 @numba.njit(cache=True, parallel=True)
-def _level_counts(lod, use_lod, map_idx, nlev, n_chunks, out):
-    """out (n_chunks, N, L) zeros: per chunk of points, the tap weight (1 - t or t) points of image n put on
-    level l (to balance the row parts of :func:`_backward`)."""
+def _level_weights(lod, use_lod, map_idx, nlev, n_chunks, out):
+    """out (n_chunks, N, L) zeros: per chunk of points, the tap weight (1 - t > 0, and t) points of image n
+    put on level l. Its sum over chunks gives the lowest level each image reads (the first level of positive
+    weight) and the balance of :func:`_backward`'s row parts."""
     P = map_idx.shape[0]
     per = (P + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
@@ -215,39 +222,56 @@ def _level_counts(lod, use_lod, map_idx, nlev, n_chunks, out):
                 out[ch, n, l0 + 1] += t
 
 
+def level_weights(lo: torch.Tensor, use_lod: bool, idx: torch.Tensor, nlev: np.ndarray) -> np.ndarray:
+    """(N, L) float64: the tap weight the points of image n (``idx`` (P,)) put on level l (``nlev`` (N,) the
+    level counts; ``lo`` (P,) the level of detail, read only if ``use_lod``)."""
+    k = max(1, min(numba.get_num_threads(), idx.shape[0] // 16384))
+    out = np.zeros((k, len(nlev), int(nlev.max())))
+    if idx.shape[0]:
+        _level_weights(lo.numpy(), use_lod, idx.numpy(), nlev, k, out)
+    return out.sum(0)
+
+
 def _parts(P, T, n_parts, rows=None):
-    """(n_parts, 5) ``parts`` of :func:`_backward`: split by points, or by ``rows`` ((n_parts + 1,) bounds)."""
+    """(n_parts, 6) ``parts`` of :func:`_backward`: split by points (table accumulator i, uv's shared), or by
+    ``rows`` ((n_parts + 1,) bounds; the table's accumulator shared, uv accumulator i)."""
     per = (P + n_parts - 1) // n_parts
-    out = np.zeros((n_parts, 5), dtype=np.int64)
+    out = np.zeros((n_parts, 6), dtype=np.int64)
     for i in range(n_parts):
         if rows is None:
-            out[i] = (i, 0, T, min(P, i * per), min(P, (i + 1) * per))
+            out[i] = (i, 0, 0, T, min(P, i * per), min(P, (i + 1) * per))
         else:
-            out[i] = (0, rows[i], rows[i + 1], 0, P)
+            out[i] = (0, i, rows[i], rows[i + 1], 0, P)
     return out
 
 
-def _row_parts(lo, use_lod, idx, meta, T, n_parts):
-    """(n_parts + 1,) int64 row bounds splitting [0, T) into parts of about equal tap count, from the points'
-    count per (map, level), each level's taps taken as spread evenly over its rows."""
-    offset, height, width, nlev = (m.numpy() for m in meta)
-    N, L = offset.shape
-    k = max(1, min(numba.get_num_threads(), idx.shape[0] // 16384))
-    counts = np.zeros((k, N, L))
-    _level_counts(lo.numpy(), use_lod, idx.numpy(), nlev, k, counts)
-    per_row = {}  # level start row -> (rows, taps); images sharing a map share its levels
-    for n, l in zip(*np.nonzero(counts.sum(0))):
+def _row_parts(weights, meta, T, n_parts):
+    """(n_parts + 1,) int64 row bounds splitting [0, T) into parts of about equal tap weight, from the points'
+    weight per (image, level) (:func:`level_weights`). A bound falls between two levels when one is within a
+    quarter of a part's share of the goal, as a level cut in two is worked on by both parts; else inside the
+    level, its taps taken as spread evenly over its rows."""
+    offset, height, width, _ = (m.numpy() for m in meta)
+    per_level = {}  # level start row -> (rows, weight); images sharing a map share its levels
+    for n, l in zip(*np.nonzero(weights)):
         o, r = int(offset[n, l]), int(height[n, l] * width[n, l])
-        per_row[o] = (r, per_row.get(o, (r, 0.0))[1] + float(counts[:, n, l].sum()))
-    total = sum(c for _, c in per_row.values())
-    bounds, acc, goal = [0], 0.0, total / n_parts
-    for o in sorted(per_row):
-        r, c = per_row[o]
-        while len(bounds) < n_parts and acc + c >= goal * len(bounds):
-            cut = o + int(r * (goal * len(bounds) - acc) / c) if c > 0 else o
-            bounds.append(min(max(cut, bounds[-1]), T))
-        acc += c
-    bounds += [T] * (n_parts + 1 - len(bounds))
+        per_level[o] = (r, per_level.get(o, (r, 0.0))[1] + float(weights[n, l]))
+    starts = sorted(per_level)
+    total = sum(c for _, c in per_level.values())
+    share = total / n_parts
+    cum = np.cumsum([0.0] + [per_level[o][1] for o in starts])  # weight before level i
+    bounds = [0]
+    for i in range(1, n_parts):
+        goal = share * i
+        k = int(np.argmin(np.abs(cum - goal)))  # the closest level boundary
+        if abs(cum[k] - goal) <= 0.25 * share:
+            cut = starts[k] if k < len(starts) else T
+        else:  # inside the level holding the goal
+            k = max(0, int(np.searchsorted(cum, goal, side="right")) - 1)
+            o = starts[min(k, len(starts) - 1)]
+            r, c = per_level[o]
+            cut = o + (int(r * (goal - cum[k]) / c) if c > 0 else 0)
+        bounds.append(min(max(cut, bounds[-1]), T))
+    bounds.append(T)
     return np.array(bounds, dtype=np.int64)
 
 
@@ -296,32 +320,37 @@ def _base(tx, base):
     return base.numpy(), int(base.shape[0])
 
 
-def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv, base=None):
+def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, need_tex, need_uv, base=None,
+                    weights=None):
     """Gradients of :func:`run_forward`: (T, C) w.r.t. the table (None unless ``need_tex``) and (P, 2) w.r.t.
-    ``uv`` (zeros unless ``need_uv``), as numpy arrays. A large part of the cost is the table gradient's
-    size (zeroing, page faults, summing copies): callers keep T to the rows that can be touched
+    ``uv`` (zeros unless ``need_uv``), as numpy arrays. ``weights``: the points' (N, L) :func:`level_weights`
+    if the caller has them (else computed here when needed). A large part of the cost is the table
+    gradient's size (zeroing, summing copies): callers keep T to the rows that can be touched
     (``_mip_sample``)."""
     P, C = idx.shape[0], tx.shape[1]
     T = tx.shape[0] + (0 if base is None else base.shape[0])
     g = g_out.to(tx.dtype).contiguous()
-    # Parts of the work on parallel threads. With a table gradient, either one accumulator copy per chunk of
-    # points (zeroing and summing a copy of the table, ~1 ns per texel channel, pays once the points, ~100 ns
-    # each, number more than about an eighth of the texels), or else one accumulator split by rows: every
-    # part reads all points but computes and writes only the taps in its rows (no copy at all).
+    # Parts of the work on parallel threads. With a table gradient, one accumulator split by rows: every part
+    # reads all points but works only on the levels that meet its rows (bounds fall between levels when that
+    # balances the parts), so nothing is done twice but the per-point level lookup and a level cut in two.
+    # Without one, chunks of points.
     n_parts = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
-    by_rows = need_tex and n_parts > 1 and 8 * P <= T
-    n_acc = 1 if by_rows or not need_tex else n_parts
+    by_rows = need_tex and n_parts > 1
+    n_acc = n_parts if by_rows else 1
     dt = tx.numpy().dtype
-    g_tex = np.zeros((n_acc, T, C) if need_tex else (1, 1, C), dtype=dt)
-    g_uv = np.zeros((P, 2), dtype=dt)
-    rows = _row_parts(lo, use_lod, idx, meta, T, n_parts) if by_rows else None
+    g_tex = np.zeros((1, T, C) if need_tex else (1, 1, C), dtype=dt)
+    g_uv = np.zeros((n_acc if need_uv else 1, P, 2), dtype=dt)
+    rows = None
+    if by_rows:
+        if weights is None:
+            weights = level_weights(lo, use_lod, idx, meta[3].numpy())
+        rows = _row_parts(weights, meta, T, n_parts)
     if P and C and (need_tex or need_uv):
         _backward(tx.numpy(), *_base(tx, base), idx.numpy(), u.numpy(), lo.numpy(), use_lod,
                   *(m.numpy() for m in meta), mode, ac, nearest, g.numpy(), need_tex, need_uv,
                   _parts(P, T, n_parts, rows), g_tex, g_uv)
-    if not need_tex:
-        return None, g_uv
-    return (torch.from_numpy(g_tex).sum(0).numpy() if n_acc > 1 else g_tex[0]), g_uv
+    gu = g_uv.sum(0) if g_uv.shape[0] > 1 else g_uv[0]
+    return (g_tex[0] if need_tex else None), gu
 
 
 def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, padding_mode: str,
