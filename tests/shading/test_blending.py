@@ -383,16 +383,20 @@ def test_dense_functions_ignore_empty_slot_values():
     assert torch.isfinite(d.grad).all() and (d.grad[empty] == 0).all() and (colors.grad[empty] == 0).all()
 
 
-def test_blend_packed_bad_input():
+def test_blend_packed_bad_input(path):
     frag, colors = random_fragments()
     slots, c, z, d = packed(frag, colors)
     shape = tuple(frag.pix_to_face.shape)
     with pytest.raises(ValueError, match="rule"):
         blend_packed("soft", c, slots, z, d, shape)
-    with pytest.raises(ValueError, match="slots: expected strictly increasing"):
-        blend_packed("softmax", c, slots.flip(0), z, d, shape)
-    with pytest.raises(ValueError, match=r"slots: expected indices in \[0, 72\)"):
-        blend_packed("softmax", c, slots + 72, z, d, shape)
+    repeat = slots.clone()
+    repeat[3] = repeat[2]
+    for bad in (slots.flip(0), repeat):
+        with pytest.raises(ValueError, match="slots: expected strictly increasing"):
+            blend_packed("softmax", c, bad, z, d, shape)
+    for bad in (slots + 72, slots - 1 - slots[0]):  # past the end; one below 0
+        with pytest.raises(ValueError, match=r"slots: expected indices in \[0, 72\)"):
+            blend_packed("softmax", c, bad, z, d, shape, znear=torch.ones(shape[0]))
     with pytest.raises(TypeError, match="slots"):
         blend_packed("softmax", c, slots.double(), z, d, shape)
     with pytest.raises(ValueError, match="zbuf"):

@@ -166,11 +166,15 @@ def blend_packed(
         else:
             check_tensor(t, name, shape=("P",), dtype="float", sizes=sizes)
     check_same_device(colors=colors, slots=slots, zbuf=zbuf, dists=dists)
-    _check_slots(slots, N * H * W * K)
+    fused = _FUSED_CPU and colors.device.type == "cpu" and colors.dtype in (torch.float32, torch.float64)
+    if not fused:  # the fused path checks them in its pixel_ranges pass
+        _check_slots(slots, N * H * W * K)
     n_pixels = N * H * W
     # The sigmoid rule never shows the background (PyTorch3D): it is not read, so not checked either.
     bg = colors.new_zeros(C) if code == SIGMOID else _background(blend_params, colors)
     slots = slots.to(torch.int64).contiguous()
+    if fused:
+        ranges = (slots.numpy(), K) + pixel_ranges(slots.numpy(), K, n_pixels)
     dists = dists.to(colors.dtype) if needs["dists"] else colors.new_zeros(0)
     if code == SOFTMAX:
         zn = _plane(blend_params.znear if znear is None else znear, "znear", N, colors)
@@ -185,8 +189,7 @@ def blend_packed(
         zinv = (zf - zbuf.to(colors.dtype)) / (zf - zn)
     else:
         zinv = colors.new_zeros(0)
-    if _FUSED_CPU and colors.device.type == "cpu" and colors.dtype in (torch.float32, torch.float64):
-        ranges = (slots.numpy(), K) + pixel_ranges(slots.numpy(), K, n_pixels)
+    if fused:
         out = FusedBlend.apply(colors.contiguous(), dists.contiguous(), zinv.contiguous(), bg, ranges, code,
                                blend_params.sigma, blend_params.gamma)
     else:
