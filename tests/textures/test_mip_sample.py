@@ -194,8 +194,15 @@ def test_row_parts_cut_between_levels_when_balanced():
     assert three.tolist() == [0, 64, 80, 84]
 
 
-def test_many_points_on_a_large_map_match_torch():
-    """Enough points for the parallel row split (P >= 8192, 8 P <= T rows) on a 256^2 map: the torch path's
+@pytest.mark.parametrize("side", [256, 32])
+def test_many_points_match_torch_with_either_split(side):
+    """Enough points for parallel parts (P >= 8192): on a 256^2 map (T = 87,381 rows >= 2 P) the backward splits
+    the table by rows, on a 32^2 map (T = 1,365) by points, with per-part copies. Either way the torch path's
     values and gradients."""
-    maps, idx, uv, lod = _inputs([(256, 256)], [0], 8192, (-1.0, 4.0), C=3, seed=7)
+    from diffras.textures import _sample_numba as sn
+
+    P = 8192
+    maps, idx, uv, lod = _inputs([(side, side)], [0], P, (-1.0, 4.0), C=3, seed=7)
+    T = sum(h * w for h, w in level_sizes(side, side))
+    assert (2 * P <= T) == (side == 256) and min(sn._MAX_CHUNKS, P // 4096) > 1
     _close(_both(maps, [0], idx, uv, lod, "border", True, "bilinear"), 1e-10)

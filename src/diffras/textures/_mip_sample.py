@@ -12,7 +12,8 @@ size of these buffers (page faults of fresh memory, copies), not the taps. Here
 - the forward stores only levels l_lo and up (levels below are temporaries on the way down), and the first
   map's level 0, when read, is read in place from the map rather than copied into the table;
 - the backward accumulates the taps into a buffer of rows [0, T) of that table only (``sample_backward``:
-  parallel parts split by rows, between levels where that balances them), then runs
+  parallel parts split by rows, between levels where that balances them, or by points when they outnumber
+  half the rows), then runs
   the pyramid adjoint from the top level down to l_lo and from there to level 0 in one pass
   (``_pyramid_numba.table_adjoint``), writing each map's gradient once.
 

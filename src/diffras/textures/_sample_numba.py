@@ -330,16 +330,17 @@ def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, nee
     P, C = idx.shape[0], tx.shape[1]
     T = tx.shape[0] + (0 if base is None else base.shape[0])
     g = g_out.to(tx.dtype).contiguous()
-    # Parts of the work on parallel threads. With a table gradient, one accumulator split by rows: every part
-    # reads all points but works only on the levels that meet its rows (bounds fall between levels when that
-    # balances the parts), so nothing is done twice but the per-point level lookup and a level cut in two.
-    # Without one, chunks of points.
+    # Parts of the work on parallel threads. Split by rows, one table accumulator: every part reads all points
+    # but works only on the levels that meet its rows (bounds fall between levels when that balances the parts),
+    # so each extra part costs a pass over the points' level lookups (~10 ns each). Split by points: one
+    # accumulator copy per part, zeroed and summed (~1 ns per texel channel each). So rows while the points
+    # are few for the table (a render at 256^2: P ~ 0.1 T), points when they outnumber it (8 views at 512^2).
     n_parts = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
-    by_rows = need_tex and n_parts > 1
-    n_acc = n_parts if by_rows else 1
+    by_rows = need_tex and n_parts > 1 and 2 * P <= T
+    n_tex = n_parts if need_tex and not by_rows else 1
     dt = tx.numpy().dtype
-    g_tex = np.zeros((1, T, C) if need_tex else (1, 1, C), dtype=dt)
-    g_uv = np.zeros((n_acc if need_uv else 1, P, 2), dtype=dt)
+    g_tex = np.zeros((n_tex, T, C) if need_tex else (1, 1, C), dtype=dt)
+    g_uv = np.zeros((n_parts if by_rows and need_uv else 1, P, 2), dtype=dt)
     rows = None
     if by_rows:
         if weights is None:
@@ -350,7 +351,9 @@ def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, nee
                   *(m.numpy() for m in meta), mode, ac, nearest, g.numpy(), need_tex, need_uv,
                   _parts(P, T, n_parts, rows), g_tex, g_uv)
     gu = g_uv.sum(0) if g_uv.shape[0] > 1 else g_uv[0]
-    return (g_tex[0] if need_tex else None), gu
+    if not need_tex:
+        return None, gu
+    return (torch.from_numpy(g_tex).sum(0).numpy() if n_tex > 1 else g_tex[0]), gu
 
 
 def fused_sample(texels, uv, map_idx, lod, offset, height, width, num_levels, padding_mode: str,
