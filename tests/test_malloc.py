@@ -13,22 +13,26 @@ glibc = pytest.mark.skipif(_glibc_mallopt() is None, reason="mallopt is glibc's 
 # top, past glibc's self-adjusted trim threshold, so without the policy they are unmapped and every page of
 # the next pair faults in again (~8,000 faults); with it they stay mapped.
 _REUSE = (
-    "import resource, sys\n"
+    "import resource, statistics\n"
     "import diffras, torch\n"
     "def pair():\n"
     "    a = torch.ones(4 * 2**20); b = torch.ones(4 * 2**20)\n"
     "    return float(a[-1] + b[-1])\n"
+    "def faults():\n"
+    "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
     "pair(); pair()\n"
-    "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-    "for _ in range(5): pair()\n"
-    "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) // 5)\n"
+    "per_pair = []\n"
+    "for _ in range(7):\n"
+    "    f0 = faults(); pair(); per_pair.append(faults() - f0)\n"
+    "print(statistics.median(per_pair))\n"
 )
 
 
 def _faults(env):
+    """Median page faults of one pair (the heap may still grow once while the pairs settle)."""
     out = subprocess.run([sys.executable, "-c", _REUSE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    return int(out.stdout.split()[-1])
+    return float(out.stdout.split()[-1])
 
 
 @pytest.mark.parametrize("var", ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
