@@ -226,7 +226,7 @@ def level_weights(lo: torch.Tensor, use_lod: bool, idx: torch.Tensor, nlev: np.n
     """(N, L) float64: the tap weight the points of image n (``idx`` (P,)) put on level l (``nlev`` (N,) the
     level counts; ``lo`` (P,) the level of detail, read only if ``use_lod``)."""
     k = max(1, min(numba.get_num_threads(), idx.shape[0] // 16384))
-    out = np.zeros((k, len(nlev), int(nlev.max())))
+    out = np.zeros((k, len(nlev), int(nlev.max()) if len(nlev) else 1))
     if idx.shape[0]:
         _level_weights(lo.numpy(), use_lod, idx.numpy(), nlev, k, out)
     return out.sum(0)
@@ -334,7 +334,7 @@ def sample_backward(tx, u, idx, lo, use_lod, meta, mode, ac, nearest, g_out, nee
     # but works only on the levels that meet its rows (bounds fall between levels when that balances the parts),
     # so each extra part costs a pass over the points' level lookups (~10 ns each). Split by points: one
     # accumulator copy per part, zeroed and summed (~1 ns per texel channel each). So rows while the points
-    # are few for the table (a render at 256^2: P ~ 0.1 T), points when they outnumber it (8 views at 512^2).
+    # are few for the table (1 view at 256^2: P ~ 0.07 T), points past half its rows (8 views at 512^2: ~2 T).
     n_parts = max(1, min(_MAX_CHUNKS, numba.get_num_threads(), P // 4096 or 1))
     by_rows = need_tex and n_parts > 1 and 2 * P <= T
     n_tex = n_parts if need_tex and not by_rows else 1
