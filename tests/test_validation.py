@@ -31,6 +31,12 @@ def test_check_finite_and_ranges():
     with pytest.raises(ValueError, match=r"faces: expected indices in \[0, 3\)"):
         v.check_index_range(torch.tensor([0, 3]), "faces", 3)
     v.check_index_range(torch.tensor([0, -1]), "faces", 3, allow=(-1,))
+    with pytest.raises(ValueError, match=r"got 1 out of range \(min -2, max -2\)"):
+        v.check_index_range(torch.tensor([0, -1, -2]), "faces", 3, allow=(-1,))
+    with pytest.raises(ValueError, match=r"got 2 out of range \(min -1, max 5\)"):
+        v.check_index_range(torch.tensor([2, -1, 0, 5], dtype=torch.int32), "faces", 3)
+    ok = torch.tensor([0, 2, 1])
+    assert v.check_index_range(ok, "faces", 3) is ok
 
 
 def test_scalars_and_image_size():

@@ -115,6 +115,9 @@ def check_index_range(idx: torch.Tensor, name: str, upper: int, *, allow: Tuple[
     e.g. ``allow=(-1,)`` for padding)."""
     if idx.numel() == 0:
         return idx
+    lo, hi = torch.aminmax(idx)  # one pass: the common all-valid case never builds a mask
+    if int(lo) >= 0 and int(hi) < upper:
+        return idx
     valid = (idx >= 0) & (idx < upper)
     for a in allow:
         valid |= idx == a
