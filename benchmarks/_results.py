@@ -52,8 +52,9 @@ def time_fwd_bwd(fwd, fwd_bwd, runs: int, baseline_bytes: int, *, fwd_no_grad: b
     """Median wall time of ``fwd()`` and ``fwd_bwd()`` over ``runs`` after one warm-up call (numba cache
     load, allocator growth), and this process's peak RSS above ``baseline_bytes``.
 
-    Returns ``{"fwd_ms", "fwdbwd_ms", "peak_mib", "warmup"}`` where ``warmup`` is the warm-up's result
-    (for counting fragments or covered pixels)."""
+    Returns ``{"fwd_ms", "fwdbwd_ms", "peak_mib", "faults", "warmup"}``: ``faults`` the minor page faults per
+    ``fwd_bwd()`` call (memory a call takes fresh from the kernel, ~1-3 us a page on a virtual machine),
+    ``warmup`` the warm-up's result (for counting fragments or covered pixels)."""
     import resource
     import statistics
     import time
@@ -62,19 +63,22 @@ def time_fwd_bwd(fwd, fwd_bwd, runs: int, baseline_bytes: int, *, fwd_no_grad: b
     import torch
 
     warmup = fwd_bwd()
-    t_fwd, t_all = [], []
+    t_fwd, t_all, faults = [], [], 0
     for _ in range(runs):
         t0 = time.perf_counter()
         with torch.no_grad() if fwd_no_grad else nullcontext():
             fwd()
         t_fwd.append(time.perf_counter() - t0)
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         fwd_bwd()
         t_all.append(time.perf_counter() - t0)
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "fwd_ms": 1e3 * statistics.median(t_fwd),
         "fwdbwd_ms": 1e3 * statistics.median(t_all),
         "peak_mib": (peak - baseline_bytes) / 2**20,
+        "faults": faults / max(runs, 1),
         "warmup": warmup,
     }

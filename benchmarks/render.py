@@ -18,7 +18,9 @@ slot) of the render; bwd = fwd+bwd minus fwd.
 "fwd" renders with a vertex offset and the texture map requiring grad; "fwd+bwd" adds the backward of
 ``images.sum()`` to both. Median wall time of ``--runs`` runs after one warm-up. Each configuration runs in its
 own subprocess, so "peak MiB" is its own peak RSS above the baseline measured after imports and loading the
-cow. The table is printed and written to the "Rendering" section of ``benchmarks/RESULTS.md``.
+cow, and "faults/call" its minor page faults per fused fwd+bwd call (memory taken fresh from the kernel, which
+costs ~1-3 us a page on a virtual machine: ~3,000 a call cost the 1-view render ~9 ms before
+``diffras._malloc``). The table is printed and written to the "Rendering" section of ``benchmarks/RESULTS.md``.
 """
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ def main() -> None:
     from _results import machine_description, markdown_table, update_section
 
     header = ["shader", "views", "size", "K", "filled P", "fwd ms", "fwd+bwd ms", "torch fwd+bwd ms", "speed-up",
-              "fwd ns/frag", "bwd ns/frag", "peak MiB", "torch peak MiB", "covered px"]
+              "fwd ns/frag", "bwd ns/frag", "peak MiB", "torch peak MiB", "faults/call", "covered px"]
     rows = []
     load_before = os.getloadavg()
     for config in args.configs:
@@ -131,7 +133,7 @@ def main() -> None:
         r = _run(shader, views, size, K, args.runs, "fused")
         t = {"error": "skipped"} if args.no_torch else _run(shader, views, size, K, args.runs, "torch")
         if "error" in r:
-            row = [shader, views, size, K, "", "error: " + r["error"]] + [""] * 8
+            row = [shader, views, size, K, "", "error: " + r["error"]] + [""] * 9
         else:
             P = max(r["filled"], 1)
             tt = "error" not in t
@@ -139,7 +141,8 @@ def main() -> None:
                    f"{t['fwdbwd_ms']:.0f}" if tt else t["error"],
                    f"{t['fwdbwd_ms'] / r['fwdbwd_ms']:.1f}x" if tt else "",
                    f"{r['fwd_ms'] * 1e6 / P:.0f}", f"{(r['fwdbwd_ms'] - r['fwd_ms']) * 1e6 / P:.0f}",
-                   f"{r['peak_mib']:.0f}", f"{t['peak_mib']:.0f}" if tt else "", f"{r['covered']:.1%}"]
+                   f"{r['peak_mib']:.0f}", f"{t['peak_mib']:.0f}" if tt else "", f"{r['faults']:,.0f}",
+                   f"{r['covered']:.1%}"]
         rows.append(row)
         print(" | ".join(str(c) for c in row), flush=True)
     load_after = os.getloadavg()
@@ -153,7 +156,8 @@ def main() -> None:
             "blur_radius = log(1/sigma - 1) * sigma; HardPhong: blur 0. fwd+bwd: backward of `images.sum()` to a "
             "vertex offset and the texture map. Each row is timed with the fused CPU kernels and, in the same run, "
             "through the plain-torch path (`fused_kernels(False)`, same semantics): the speed-up is the honest "
-            "figure on a shared machine. ns/frag: per filled fragment P. Median of "
+            "figure on a shared machine. ns/frag: per filled fragment P. faults/call: minor page faults of one "
+            "fused fwd+bwd call (fresh memory from the kernel; see diffras/_malloc.py). Median of "
             f"{args.runs} runs after a warm-up; peak MiB = the configuration's own peak RSS above its baseline "
             "(one subprocess per row and path).",
             f"Machine: {machine_description()}. Load average (1 min) {load_before[0]:.1f} before and "
