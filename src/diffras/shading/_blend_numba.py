@@ -31,25 +31,24 @@ _SERIAL_WORK = 32768
 @numba.njit(cache=True, parallel=True)
 def _pixel_ranges(slots, K, total, begin, end):
     """begin[q], end[q]: the run of packed entries of flat pixel q = slot // K (begin == end when it has none).
-    ``begin``/``end`` come zeroed. Checks the slots in the same pass: returns (entries outside [0, total),
-    entries not above their predecessor); while both are 0 the ranges are valid (nothing out of range is
+    ``begin``/``end`` come zeroed. Checks the slots in the same pass: returns the number of entries outside
+    [0, total) or not above their predecessor; while it is 0 the ranges are valid (nothing out of range is
     written)."""
     P = slots.shape[0]
-    out_of_range = 0
-    not_increasing = 0
+    bad = 0
     for i in prange(P):
         s = slots[i]
         if s < 0 or s >= total:
-            out_of_range += 1
+            bad += 1
             continue
         if i > 0 and slots[i - 1] >= s:
-            not_increasing += 1
+            bad += 1
         q = s // K
         if i == 0 or slots[i - 1] // K != q:
             begin[q] = i
         if i == P - 1 or slots[i + 1] // K != q:
             end[q] = i + 1
-    return out_of_range, not_increasing
+    return bad
 
 
 @numba.njit(cache=True, inline="always")
@@ -232,20 +231,16 @@ def _backward(rule, slots, K, begin, end, colors, dists, zinv, bg, inv_sigma, in
 
 
 def pixel_ranges(slots: np.ndarray, K: int, n_pixels: int):
-    """(begin, end), each (n_pixels,) int64: pixel q's entries (``slots // K == q``) are ``begin[q]:end[q]``.
-    Raises ValueError unless ``slots`` is strictly increasing within [0, n_pixels K) (checked in the same
-    pass)."""
+    """(begin, end, bad): ``begin``/``end`` each (n_pixels,) int64, pixel q's entries (``slots // K == q``) are
+    ``begin[q]:end[q]``, valid only if ``bad``, the count of slots outside [0, n_pixels K) or not above their
+    predecessor (checked in the same pass), is 0."""
     begin = np.zeros(n_pixels, dtype=np.int64)
     end = np.zeros(n_pixels, dtype=np.int64)
+    bad = 0
     if slots.shape[0]:
         with serial_below(slots.shape[0], _SERIAL_WORK):
-            out_of_range, not_increasing = _pixel_ranges(slots, K, n_pixels * K, begin, end)
-        if out_of_range:
-            raise ValueError(f"slots: expected indices in [0, {n_pixels * K}) (N * H * W * K), got min "
-                             f"{int(slots.min())}, max {int(slots.max())}")
-        if not_increasing:
-            raise ValueError("slots: expected strictly increasing flat slot indices, got a decrease or a repeat")
-    return begin, end
+            bad = _pixel_ranges(slots, K, n_pixels * K, begin, end)
+    return begin, end, bad
 
 
 class FusedBlend(torch.autograd.Function):

@@ -174,7 +174,10 @@ def blend_packed(
     bg = colors.new_zeros(C) if code == SIGMOID else _background(blend_params, colors)
     slots = slots.to(torch.int64).contiguous()
     if fused:
-        ranges = (slots.numpy(), K) + pixel_ranges(slots.numpy(), K, n_pixels)
+        begin, end, bad = pixel_ranges(slots.numpy(), K, n_pixels)
+        if bad:  # out of range or out of order: the check of the torch path names which (and raises)
+            _check_slots(slots, N * H * W * K)
+        ranges = (slots.numpy(), K, begin, end)
     dists = dists.to(colors.dtype) if needs["dists"] else colors.new_zeros(0)
     if code == SOFTMAX:
         zn = _plane(blend_params.znear if znear is None else znear, "znear", N, colors)
