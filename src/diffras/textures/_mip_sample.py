@@ -67,7 +67,7 @@ class _FusedMipSample(torch.autograd.Function):
         pad = lambda x: x + x[-1:] * (L - len(x))  # noqa: E731
         t = lambda x: torch.tensor(x, dtype=torch.int64)  # noqa: E731
         meta = [t([pad(offsets[r]) for r in rows]), t([pad([h for h, _ in sizes[r]]) for r in rows]),
-                t([pad([w for _, w in sizes[r]]) for r in rows]), t([len(sizes[r]) for r in rows])]
+                t([pad([w for _, w in sizes[r]]) for r in rows]), torch.from_numpy(nlev)]
         out = run_forward(table, u, idx, lo, use_lod, meta, mode, ac, nearest, base)
         # base is a detached view of an input: saving it keeps autograd's check against in-place edits.
         ctx.save_for_backward(table, u, idx, lo, base, *meta)

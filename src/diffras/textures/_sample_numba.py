@@ -163,26 +163,16 @@ def _backward(texels, base, nbase, map_idx, uv, lod, use_lod, offset, height, wi
                 h, w, off = height[n, lev], width[n, lev], offset[n, lev]
                 if off >= r1 or off + h * w <= r0:
                     continue  # the level lies outside this part's rows
-                whole = off >= r0 and off + h * w <= r1
                 wl = (1.0 - t) if j == 0 else t
                 x, y, dxdu, dydv = _coords(uv[p, 0], uv[p, 1], h, w, mode, ac)
                 a, b, cc, d, av, bv, cv, dv, fx, fy = _taps(x, y, h, w, off, mode, ac, nearest)
-                uvg = need_uv and not nearest and (whole or (a >= r0 and a < r1))
+                uvg = need_uv and not nearest and a >= r0 and a < r1  # the part holding the first tap
                 for c in range(C):
                     g = g_out[p, c] * wl
                     if need_tex:
                         if nearest:
                             if av:
                                 _add(gt, a, c, g, r0, r1)
-                        elif whole:
-                            if av:
-                                gt[a, c] += g * (1.0 - fx) * (1.0 - fy)
-                            if bv:
-                                gt[b, c] += g * fx * (1.0 - fy)
-                            if cv:
-                                gt[cc, c] += g * (1.0 - fx) * fy
-                            if dv:
-                                gt[d, c] += g * fx * fy
                         else:
                             if av:
                                 _add(gt, a, c, g * (1.0 - fx) * (1.0 - fy), r0, r1)
